@@ -1,0 +1,1 @@
+"""Pluggable archive record formats (entry point group ``eur_pipeline.formats``)."""

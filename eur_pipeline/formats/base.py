@@ -1,0 +1,57 @@
+"""The record-format protocol and the Arrow schemas every format produces.
+
+A format turns one local archive file into Arrow record batches of ``MESSAGE_RECORD_SCHEMA``
+(streamed, bounded memory) plus record-level rejects; a file-level problem raises
+``QuarantineError`` with a one-sentence reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+MESSAGE_RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("record_no", pa.int64(), nullable=False),
+        pa.field("direction", pa.string()),
+        pa.field("sent_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("thread_id", pa.string()),
+        pa.field("sender", pa.string(), nullable=False),
+        pa.field("sender_resource", pa.string()),
+        pa.field("recipient", pa.string(), nullable=False),
+        pa.field("recipient_resource", pa.string()),
+        pa.field("body", pa.string()),
+        pa.field("extra", pa.string()),
+    ]
+)
+
+REJECT_SCHEMA = pa.schema(
+    [
+        pa.field("record_no", pa.int64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw", pa.string()),
+    ]
+)
+
+
+@dataclass
+class ParseResult:
+    """Filled while ``RecordFormat.parse`` streams: rejects are few, so they are kept in memory."""
+
+    rejects: list[dict[str, object]] = field(default_factory=list)
+    record_count: int = 0
+
+    def reject_table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rejects, schema=REJECT_SCHEMA)
+
+
+@runtime_checkable
+class RecordFormat(Protocol):
+    name: ClassVar[str]
+
+    def parse(self, path: Path, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
+        """Yield record batches; append rejects to ``result``; raise QuarantineError for a bad file."""

@@ -1,0 +1,1 @@
+"""Pluggable file sources (entry point group ``eur_pipeline.sources``)."""

@@ -1,0 +1,46 @@
+"""Find source plugins through the ``eur_pipeline.sources`` entry point group."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from pydantic import ValidationError
+
+from eur_pipeline.config import SourceConfig
+from eur_pipeline.errors import ConfigError
+from eur_pipeline.sources.base import Source
+
+GROUP = "eur_pipeline.sources"
+
+
+@cache
+def source_classes() -> dict[str, type[Source]]:
+    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
+
+
+def source_class(kind: str) -> type[Source]:
+    classes = source_classes()
+    if kind not in classes:
+        known = ", ".join(sorted(classes)) or "none installed"
+        raise ConfigError(f"kind: unknown source kind {kind!r} (known: {known})")
+    return classes[kind]
+
+
+def validate_source_options(config: SourceConfig) -> None:
+    """Fail at start, naming the key, when a source's kind-specific options are wrong."""
+    cls = source_class(config.kind)
+    try:
+        cls.Options.model_validate(config.options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{key}: {err['msg']}") from None
+    from eur_pipeline.formats.registry import format_class
+
+    format_class(config.format)
+
+
+def open_source(config: SourceConfig) -> Source:
+    """A ready-to-enter source instance for this config."""
+    return source_class(config.kind)(config)  # type: ignore[call-arg]

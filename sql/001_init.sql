@@ -13,20 +13,21 @@ CREATE TABLE archive_files (
     rejected_count BIGINT NOT NULL DEFAULT 0,
     format         VARCHAR NOT NULL,
     landing_path   VARCHAR,                    -- the backup copy under landing_dir
-    remote_mtime   TIMESTAMPTZ,
     collected_at   TIMESTAMPTZ NOT NULL,
     parsed_at      TIMESTAMPTZ
 );
 
--- Every time a file (by name) was seen with content already in the ledger, and remote completion state.
+-- Every (name, size, mtime) seen at a source and the content it had: lets a re-run skip a file it
+-- already holds without downloading it again, and retry a remote completion that failed.
 CREATE TABLE file_sightings (
     source        VARCHAR NOT NULL,
     name          VARCHAR NOT NULL,
     size_bytes    BIGINT NOT NULL,
+    remote_mtime  DOUBLE NOT NULL,             -- seconds since the epoch, as listed
     sha256        VARCHAR NOT NULL,
     seen_at       TIMESTAMPTZ NOT NULL,
-    completed_at  TIMESTAMPTZ,                 -- remote delete/move done (NULL: pending or keep)
-    PRIMARY KEY (source, name, sha256)
+    completed_at  TIMESTAMPTZ,                 -- remote delete/move done (NULL: pending, or keep)
+    PRIMARY KEY (source, name, size_bytes, remote_mtime)
 );
 
 CREATE TABLE message_records (
@@ -102,3 +103,7 @@ CREATE TABLE pending_threads (
     stage     VARCHAR NOT NULL CHECK (stage IN ('messages', 'conversations', 'billing')),
     PRIMARY KEY (stage, thread_id)
 );
+
+-- The conversation key of a record: its threadId, or (archives without one) the pair of parties.
+CREATE MACRO thread_key(thread_id, sender, recipient) AS
+    coalesce(nullif(trim(thread_id), ''), 'no-thread:' || least(sender, recipient) || ' ' || greatest(sender, recipient));

@@ -12,16 +12,13 @@ GROUP = "eur_pipeline.formats"
 
 
 @cache
-def format_classes() -> dict[str, type[RecordFormat]]:
-    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
-
-
 def format_class(name: str) -> type[RecordFormat]:
-    classes = format_classes()
-    if name not in classes:
-        known = ", ".join(sorted(classes)) or "none installed"
+    """Load only the plugin asked for, so one broken third-party plugin cannot break the others."""
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none installed"
         raise ConfigError(f"format: unknown record format {name!r} (known: {known})")
-    return classes[name]
+    return found[name].load()
 
 
 def get_format(name: str) -> RecordFormat:

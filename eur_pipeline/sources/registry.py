@@ -15,16 +15,13 @@ GROUP = "eur_pipeline.sources"
 
 
 @cache
-def source_classes() -> dict[str, type[Source]]:
-    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
-
-
 def source_class(kind: str) -> type[Source]:
-    classes = source_classes()
-    if kind not in classes:
-        known = ", ".join(sorted(classes)) or "none installed"
+    """Load only the plugin asked for, so one broken third-party plugin cannot break the others."""
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if kind not in found:
+        known = ", ".join(sorted(found)) or "none installed"
         raise ConfigError(f"kind: unknown source kind {kind!r} (known: {known})")
-    return classes[kind]
+    return found[kind].load()
 
 
 def validate_source_options(config: SourceConfig) -> None:

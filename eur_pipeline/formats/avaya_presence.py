@@ -1,0 +1,285 @@
+"""Avaya Aura Presence Services message archive XML (``<messages><message direction=..>...``).
+
+Strict about what billing needs (timestamp, sender, recipient), tolerant of everything else:
+unknown elements and attributes go to ``extra`` as JSON. Streamed with ``iterparse`` and
+element clearing, so memory stays flat whatever the file size. DTDs, entities and the network
+are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from lxml import etree
+
+from eur_pipeline.errors import QuarantineError
+from eur_pipeline.formats.archive import open_archive
+from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
+
+ROOT_TAG = "messages"
+RECORD_TAG = "message"
+KNOWN_FIELDS = frozenset({"timestamp", "threadId", "sender", "recipient", "body"})
+RAW_LIMIT = 2000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RecordRejected(ValueError):
+    """One ``<message>`` cannot be used; the message is its reason."""
+
+
+def parse_timestamp(text: str) -> int:
+    """ISO-8601 with ``Z``/``±hh:mm`` (optional fraction) or the archiver's ``-UTC`` suffix → epoch µs."""
+    value = text.strip()
+    if value.endswith("-UTC"):
+        value = value[:-4] + "+00:00"
+    elif value.endswith(("z", " UTC")):
+        value = value[:-1] + "+00:00" if value.endswith("z") else value[:-4] + "+00:00"
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordRejected(f"unreadable timestamp {text.strip()[:64]!r}: not ISO-8601") from None
+    if instant.tzinfo is None or "T" not in value.upper():
+        raise RecordRejected(f"timestamp {text.strip()[:64]!r} is not ISO-8601 date-time with a UTC offset")
+    return (instant - _EPOCH) // _ONE_MICROSECOND
+
+
+_ONE_MICROSECOND = datetime.resolution
+
+
+def split_jid(text: str | None) -> tuple[str, str | None]:
+    """``' 56208@Presence.X/res '`` → (``'56208@presence.x'``, ``'res'``): bare, trimmed, lower-cased."""
+    if text is None:
+        return "", None
+    value = text.strip()
+    bare, sep, resource = value.partition("/")
+    return bare.strip().lower(), (resource if sep else None)
+
+
+def _local(tag: Any) -> str | None:
+    if not isinstance(tag, str):
+        return None  # comment or processing instruction
+    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
+
+
+def _text(element: etree._Element) -> str:
+    """All text of an element: entities decoded, CDATA unwrapped, split CDATA joined, no trimming."""
+    if len(element) == 0:
+        return element.text or ""
+    return "".join(element.itertext())
+
+
+class AvayaPresenceXmlFormat:
+    """The built-in format plugin ``avaya_presence_xml``."""
+
+    name: ClassVar[str] = "avaya_presence_xml"
+
+    def parse(self, path: Path, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
+        if path.stat().st_size == 0:
+            raise QuarantineError("file is empty (0 bytes)")
+        with open_archive(path) as stream:
+            yield from self._parse_stream(stream, result, batch_size)
+
+    def _parse_stream(self, stream: Any, result: ParseResult, batch_size: int) -> Iterator[pa.RecordBatch]:
+        context = etree.iterparse(
+            stream,
+            events=("start", "end"),
+            tag=(f"{{*}}{ROOT_TAG}", f"{{*}}{RECORD_TAG}", ROOT_TAG, RECORD_TAG),
+            resolve_entities=False,
+            load_dtd=False,
+            no_network=True,
+            dtd_validation=False,
+            huge_tree=True,  # a single body may exceed libxml2's 10 MB text limit; depth stays bounded
+            remove_comments=True,
+            remove_pis=True,
+        )
+        columns = _Columns()
+        record_no = 0
+        depth_ok = False
+        try:
+            for event, element in context:
+                if not depth_ok:
+                    self._check_document(element)
+                    depth_ok = True
+                if event == "start" or _local(element.tag) != RECORD_TAG:
+                    continue
+                parent = element.getparent()
+                if parent is None or parent.getparent() is not None:
+                    continue  # only <message> elements directly under the root are records
+                record_no += 1
+                try:
+                    columns.append(record_no, element)
+                except RecordRejected as exc:
+                    raw = etree.tostring(element, encoding="unicode")[:RAW_LIMIT]
+                    result.rejects.append({"record_no": record_no, "reason": str(exc), "raw": raw})
+                element.clear(keep_tail=False)
+                while element.getprevious() is not None:
+                    del parent[0]
+                if len(columns) >= batch_size:
+                    result.record_count += len(columns)
+                    yield columns.to_batch()
+                    columns = _Columns()
+        except etree.XMLSyntaxError as exc:
+            raise QuarantineError(_syntax_reason(exc)) from None
+        if not depth_ok:
+            raise QuarantineError(_no_root_reason(context))
+        if len(columns):
+            result.record_count += len(columns)
+            yield columns.to_batch()
+
+    @staticmethod
+    def _check_document(element: etree._Element) -> None:
+        tree = element.getroottree()
+        docinfo = tree.docinfo
+        if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+            raise QuarantineError(
+                "the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety"
+            )
+        root = tree.getroot()
+        if _local(root.tag) != ROOT_TAG:
+            raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>")
+
+
+def _no_root_reason(context: Any) -> str:
+    root = getattr(context, "root", None)
+    if root is None:
+        return "no XML root element found"
+    if root.getroottree().docinfo.doctype:
+        return "the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety"
+    return f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>"
+
+
+def _syntax_reason(exc: etree.XMLSyntaxError) -> str:
+    message = _POSITION_SUFFIX.sub("", (exc.msg or str(exc)).strip()).rstrip(".")
+    line, column = exc.position if exc.position else (0, 0)
+    where = f" at line {line}, column {column}" if line else ""
+    lowered = message.lower()
+    if "document is empty" in lowered or ("start tag expected" in lowered and line <= 1):
+        return f"not XML{where}: {message}"
+    if "entity" in lowered or "doctype" in lowered:
+        return f"refused entity or DTD{where}: {message}"
+    return f"not well-formed XML (truncated or corrupt){where}: {message}"
+
+
+_POSITION_SUFFIX = re.compile(r",\s*line \d+, column \d+$")
+
+
+class _Columns:
+    """Column buffers for one Arrow batch (appending to lists is the fastest pure-Python path)."""
+
+    __slots__ = (
+        "body",
+        "direction",
+        "extra",
+        "last_ts",
+        "last_us",
+        "recipient",
+        "recipient_resource",
+        "record_no",
+        "sender",
+        "sender_resource",
+        "sent_at",
+        "thread_id",
+    )
+
+    def __init__(self) -> None:
+        self.record_no: list[int] = []
+        self.direction: list[str | None] = []
+        self.sent_at: list[int] = []
+        self.thread_id: list[str | None] = []
+        self.sender: list[str] = []
+        self.sender_resource: list[str | None] = []
+        self.recipient: list[str] = []
+        self.recipient_resource: list[str | None] = []
+        self.body: list[str | None] = []
+        self.extra: list[str | None] = []
+        self.last_ts: str | None = None
+        self.last_us = 0
+
+    def __len__(self) -> int:
+        return len(self.record_no)
+
+    def append(self, record_no: int, element: etree._Element) -> None:
+        timestamp = thread = sender = body = None
+        recipients: list[str] = []
+        extra: dict[str, Any] = {}
+        for child in element:
+            tag = _local(child.tag)
+            if tag is None:
+                continue
+            if tag == "recipient":
+                recipients.append(_text(child))
+            elif tag == "timestamp":
+                timestamp = _text(child)
+            elif tag == "sender":
+                sender = _text(child)
+            elif tag == "body":
+                body = _text(child)
+            elif tag == "threadId":
+                thread = _text(child).strip() or None
+            else:
+                extra.setdefault(tag, []).append(_text(child))
+        direction = None
+        for key, value in element.attrib.items():
+            if key == "direction":
+                direction = value.strip().upper() or None
+            else:
+                extra[f"@{_local(key)}"] = value
+
+        if timestamp is None or not timestamp.strip():
+            raise RecordRejected("missing <timestamp>")
+        sender_bare, sender_res = split_jid(sender)
+        if not sender_bare:
+            raise RecordRejected("missing <sender>")
+        recipient_bare, recipient_res = split_jid(recipients[0] if recipients else None)
+        if not recipient_bare:
+            raise RecordRejected("missing <recipient>")
+        if timestamp == self.last_ts:
+            micros = self.last_us
+        else:
+            micros = parse_timestamp(timestamp)
+            self.last_ts, self.last_us = timestamp, micros
+        if len(recipients) > 1:
+            extra["recipient"] = recipients[1:]
+
+        self.record_no.append(record_no)
+        self.direction.append(direction)
+        self.sent_at.append(micros)
+        self.thread_id.append(thread)
+        self.sender.append(sender_bare)
+        self.sender_resource.append(sender_res)
+        self.recipient.append(recipient_bare)
+        self.recipient_resource.append(recipient_res)
+        self.body.append(body)
+        self.extra.append(json.dumps(_flatten(extra), ensure_ascii=False) if extra else None)
+
+    def to_batch(self) -> pa.RecordBatch:
+        schema = MESSAGE_RECORD_SCHEMA
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array(self.record_no, pa.int64()),
+                pa.array(self.direction, pa.string()),
+                pa.array(self.sent_at, pa.int64()).cast(schema.field("sent_at").type),
+                pa.array(self.thread_id, pa.string()),
+                pa.array(self.sender, pa.string()),
+                pa.array(self.sender_resource, pa.string()),
+                pa.array(self.recipient, pa.string()),
+                pa.array(self.recipient_resource, pa.string()),
+                pa.array(self.body, pa.string()),
+                pa.array(self.extra, pa.string()),
+            ],
+            schema=schema,
+        )
+
+
+def _flatten(extra: dict[str, Any]) -> dict[str, Any]:
+    """Single occurrences as plain values, repeated elements as lists."""
+    return {
+        k: (v[0] if isinstance(v, list) and len(v) == 1 and not k == "recipient" else v)
+        for k, v in extra.items()
+    }

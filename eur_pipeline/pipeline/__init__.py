@@ -1,0 +1,1 @@
+"""Plain-Python pipeline steps (collect, transform) that the Dagster layer and the CLI call."""

@@ -1,0 +1,201 @@
+"""Collect one source: list → ready → download → ledger + records in one transaction → remote completion.
+
+The order is the reliability contract of DESIGN.md: a remote file is deleted or moved only after its
+data is committed; a failed completion is retried by the next run, which recognises the file by its
+content (or by an unchanged name/size/mtime) and loads nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from eur_pipeline.config import EurConfig, SourceConfig
+from eur_pipeline.errors import EurError, SourceError
+from eur_pipeline.formats.registry import get_format
+from eur_pipeline.pipeline.landing import keep_backup, staging_path
+from eur_pipeline.sources.base import RemoteFile, Source, ready_files
+from eur_pipeline.sources.registry import open_source
+from eur_pipeline.warehouse.loader import (
+    FileIdentity,
+    LoadOutcome,
+    ledger_status,
+    load_archive,
+    record_sighting,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileResult:
+    source: str
+    name: str
+    outcome: str  # parsed | quarantined | duplicate | skipped | failed
+    records: int = 0
+    rejects: int = 0
+    detail: str | None = None
+    file_id: str | None = None
+
+
+@dataclass
+class SourceReport:
+    source: str
+    files: list[FileResult] = field(default_factory=list)
+    error: str | None = None  # the source could not be reached / listed
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for f in self.files if f.outcome == outcome)
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or self.count("failed") > 0
+
+
+def _known_sighting(
+    con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFile
+) -> tuple[str, bool] | None:
+    """(sha256, completed) when this exact (name, size, mtime) was already taken in."""
+    row = con.execute(
+        """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
+           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
+        [source, remote.name, remote.size, remote.mtime],
+    ).fetchone()
+    return (row[0], bool(row[1])) if row else None
+
+
+def _complete(
+    con: duckdb.DuckDBPyConnection, src: Source, cfg: SourceConfig, remote: RemoteFile, report: SourceReport
+) -> None:
+    """Remote delete/move after the commit; failure is a warning, retried next run."""
+    if cfg.on_success == "keep":
+        return
+    try:
+        src.complete(remote)
+    except (EurError, OSError) as exc:
+        message = f"{cfg.name}: {remote.name}: remote {cfg.on_success} failed, will retry next run: {exc}"
+        log.warning(message)
+        report.warnings.append(message)
+        return
+    con.execute(
+        """UPDATE file_sightings SET completed_at = ?
+           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
+        [datetime.now(UTC), cfg.name, remote.name, remote.size, remote.mtime],
+    )
+
+
+def collect_file(
+    con: duckdb.DuckDBPyConnection,
+    config: EurConfig,
+    cfg: SourceConfig,
+    src: Source,
+    remote: RemoteFile,
+    report: SourceReport,
+) -> FileResult:
+    """One file through the whole contract; never raises for a bad file (quarantine instead)."""
+    known = _known_sighting(con, cfg.name, remote)
+    if known is not None:
+        sha, completed = known
+        if not completed:
+            _complete(con, src, cfg, remote, report)
+        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=sha[:16])
+
+    staged = staging_path(config.landing_dir, cfg.name, remote.name)
+    fetched = src.fetch(remote, staged)
+    ident_args = dict(
+        source=cfg.name,
+        name=remote.name,
+        size_bytes=fetched.size,
+        sha256=fetched.sha256,
+        remote_mtime=remote.mtime,
+        format=cfg.format,
+        collected_at=datetime.now(UTC),
+    )
+    if ledger_status(con, fetched.sha256) is not None:
+        staged.unlink(missing_ok=True)
+        record_sighting(con, FileIdentity(landing_path="", **ident_args))  # type: ignore[arg-type]
+        _complete(con, src, cfg, remote, report)
+        return FileResult(
+            cfg.name,
+            remote.name,
+            "duplicate",
+            detail="same content already loaded",
+            file_id=fetched.sha256[:16],
+        )
+
+    landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
+    ident = FileIdentity(landing_path=str(landed), **ident_args)  # type: ignore[arg-type]
+    fmt = get_format(cfg.format)
+    outcome: LoadOutcome = load_archive(con, ident, lambda result: fmt.parse(landed, result))
+    if outcome.status == "quarantined":
+        log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
+    _complete(con, src, cfg, remote, report)
+    return FileResult(
+        cfg.name,
+        remote.name,
+        outcome.status,
+        outcome.record_count,
+        outcome.rejected_count,
+        outcome.error,
+        outcome.file_id,
+    )
+
+
+def collect_source(
+    con: duckdb.DuckDBPyConnection,
+    config: EurConfig,
+    cfg: SourceConfig,
+    names: Iterable[str] | None = None,
+    now: float | None = None,
+    max_files: int | None = None,
+    progress: Callable[[FileResult], None] | None = None,
+) -> SourceReport:
+    """Collect every ready file (or just ``names``, when a sensor chose them). Source outages are
+    reported in ``SourceReport.error``, not raised, so one source never stops the others."""
+    report = SourceReport(cfg.name)
+    wanted = set(names) if names is not None else None
+    try:
+        with open_source(cfg) as src:
+            listing = src.list_files()
+            if wanted is not None:
+                candidates = sorted(
+                    (f for f in listing if f.name in wanted and f.size > 0), key=lambda f: f.name
+                )
+            else:
+                candidates = ready_files(listing, cfg.min_age_seconds, now=now)
+            if max_files is not None:
+                candidates = candidates[:max_files]
+            for remote in candidates:
+                try:
+                    result = collect_file(con, config, cfg, src, remote, report)
+                except SourceError as exc:
+                    if not exc.retryable:
+                        raise
+                    result = FileResult(cfg.name, remote.name, "failed", detail=str(exc))
+                    log.warning("%s", exc)
+                report.files.append(result)
+                if progress:
+                    progress(result)
+    except SourceError as exc:
+        report.error = str(exc)
+        log.error("%s", exc)
+    return report
+
+
+def source_summary(report: SourceReport) -> str:
+    parts = [
+        f"{report.count(o)} {o}"
+        for o in ("parsed", "quarantined", "duplicate", "skipped", "failed")
+        if report.count(o)
+    ]
+    text = f"{report.source}: " + (", ".join(parts) or "nothing ready") + f"; {report.records:,} records"
+    return text + (f" — FAILED: {report.error}" if report.error else "")

@@ -1,0 +1,26 @@
+"""The landing backup (Avotus' ProcessedFileBkp): one kept copy of every collected file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from eur_pipeline.sources.base import fsync_dir
+
+
+def staging_path(landing_dir: Path, source: str, name: str) -> Path:
+    """Where a download lands before its content is known (hidden, per source)."""
+    return landing_dir / ".incoming" / source / name.replace("/", "__")
+
+
+def keep_backup(staged: Path, landing_dir: Path, source: str, name: str, sha256: str) -> Path:
+    """Move a staged download to ``landing_dir/<source>/<name>``; a different file already under that
+    name is never overwritten (the new one gets a ``.<sha12>`` suffix)."""
+    folder = landing_dir / source
+    target = folder / name.replace("/", "__")
+    if target.exists():
+        target = target.with_name(f"{target.name}.{sha256[:12]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+    fsync_dir(target.parent)
+    return target

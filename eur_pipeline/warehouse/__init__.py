@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: connection (with lock waiting), migrations, Arrow loaders."""

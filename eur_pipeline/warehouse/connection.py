@@ -1,0 +1,81 @@
+"""Open the DuckDB warehouse: one writer process at a time, so a held lock is waited for with backoff."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from eur_pipeline.errors import EurError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOCK_WAIT_SECONDS = 600.0
+
+
+class WarehouseLockedError(EurError):
+    """Another process kept the warehouse locked longer than we were willing to wait."""
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _holder(exc: duckdb.Error) -> str:
+    match = re.search(r"PID (\d+)", str(exc))
+    return f"process {match.group(1)}" if match else "another process"
+
+
+def connect(
+    path: Path,
+    read_only: bool = False,
+    wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting with exponential backoff (0.2 s doubling to 10 s) while another process holds the lock."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.2
+    attempt = 0
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WarehouseLockedError(
+                    f"warehouse {path} is locked by {_holder(exc)} (an open SQL session?); "
+                    f"gave up after {wait_seconds:.0f} s — close that session and retry"
+                ) from None
+            message = (
+                f"warehouse {path} is locked by {_holder(exc)}; waiting {min(delay, remaining):.1f} s "
+                f"(attempt {attempt}, up to {remaining:.0f} s more)"
+            )
+            (on_wait or log.warning)(message)
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 10.0)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

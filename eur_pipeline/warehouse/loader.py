@@ -1,0 +1,143 @@
+"""Load one archive file: ledger row, records, rejects and the transform work queue in ONE transaction.
+
+Records arrive as Arrow batches and are inserted a batch at a time (never row by row). If the
+format raises ``QuarantineError`` mid-stream, everything from the file is rolled back and only a
+quarantined ledger row is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from eur_pipeline.errors import QuarantineError
+from eur_pipeline.formats.base import ParseResult
+from eur_pipeline.warehouse.connection import transaction
+
+_RECORD_COLUMNS = "record_no, direction, sent_at, thread_id, sender, sender_resource, recipient, recipient_resource, body, extra"
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What the ledger knows about a collected file before it is parsed."""
+
+    source: str
+    name: str
+    size_bytes: int
+    sha256: str
+    remote_mtime: float
+    format: str
+    landing_path: str
+    collected_at: datetime
+
+    @property
+    def file_id(self) -> str:
+        return file_id_of(self.sha256)
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    file_id: str
+    status: str  # 'parsed' | 'quarantined'
+    record_count: int
+    rejected_count: int
+    error: str | None
+
+
+def file_id_of(sha256: str) -> str:
+    """A short, stable id: the same content always gets the same id, across re-runs and machines."""
+    return sha256[:16]
+
+
+def ledger_status(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None:
+    row = con.execute("SELECT status FROM archive_files WHERE sha256 = ?", [sha256]).fetchone()
+    return row[0] if row else None
+
+
+def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
+    con.execute(
+        """INSERT INTO file_sightings (source, name, size_bytes, remote_mtime, sha256, seen_at)
+           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+        [ident.source, ident.name, ident.size_bytes, ident.remote_mtime, ident.sha256, ident.collected_at],
+    )
+
+
+def load_archive(
+    con: duckdb.DuckDBPyConnection,
+    ident: FileIdentity,
+    parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
+    on_batch: Callable[[int], None] | None = None,
+) -> LoadOutcome:
+    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row."""
+    result = ParseResult()
+    try:
+        with transaction(con):
+            loaded = 0
+            for batch in parse(result):
+                con.register("_eur_batch", batch)
+                try:
+                    con.execute(
+                        f"INSERT INTO message_records SELECT ?, {_RECORD_COLUMNS} FROM _eur_batch",
+                        [ident.file_id],
+                    )
+                finally:
+                    con.unregister("_eur_batch")
+                loaded += batch.num_rows
+                if on_batch:
+                    on_batch(loaded)
+            rejects = result.reject_table()
+            if rejects.num_rows:
+                con.register("_eur_rejects", rejects)
+                con.execute(
+                    "INSERT INTO rejected_records SELECT ?, record_no, reason, raw FROM _eur_rejects",
+                    [ident.file_id],
+                )
+                con.unregister("_eur_rejects")
+            _insert_ledger(con, ident, "parsed", None, loaded, rejects.num_rows)
+            con.execute(
+                """INSERT INTO pending_threads
+                   SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages'
+                   FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
+                [ident.file_id],
+            )
+            record_sighting(con, ident)
+        return LoadOutcome(ident.file_id, "parsed", loaded, rejects.num_rows, None)
+    except QuarantineError as exc:
+        with transaction(con):
+            _insert_ledger(con, ident, "quarantined", str(exc), 0, 0)
+            record_sighting(con, ident)
+        return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
+
+
+def _insert_ledger(
+    con: duckdb.DuckDBPyConnection,
+    ident: FileIdentity,
+    status: str,
+    error: str | None,
+    records: int,
+    rejects: int,
+) -> None:
+    con.execute(
+        """INSERT INTO archive_files (file_id, source, name, size_bytes, sha256, status, error, record_count,
+                                      rejected_count, format, landing_path, collected_at, parsed_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            ident.file_id,
+            ident.source,
+            ident.name,
+            ident.size_bytes,
+            ident.sha256,
+            status,
+            error,
+            records,
+            rejects,
+            ident.format,
+            ident.landing_path,
+            ident.collected_at,
+            datetime.now(UTC),
+        ],
+    )

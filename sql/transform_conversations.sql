@@ -1,0 +1,25 @@
+-- One row per thread queued at stage 'conversations', recomputed from its messages
+-- (a thread continued in a later file replaces its row).
+CREATE OR REPLACE TEMP TABLE _touched AS
+    SELECT thread_id FROM pending_threads WHERE stage = 'conversations';
+
+DELETE FROM conversations WHERE thread_id IN (SELECT thread_id FROM _touched);
+
+INSERT INTO conversations
+SELECT
+    thread_id,
+    min(sent_at) AS started_at,
+    max(sent_at) AS ended_at,
+    (epoch_us(max(sent_at)) - epoch_us(min(sent_at))) / 1e6 AS duration_seconds,
+    count(*) AS message_count,
+    len(list_distinct(flatten(list(list_prepend(sender, recipients))))) AS participant_count,
+    list_sort(list_distinct(flatten(list(list_prepend(sender, recipients))))) AS participants,
+    (list(sender ORDER BY sent_at, sender))[1] AS initiator,
+    len(list_distinct(flatten(list(list_prepend(sender, recipients))))) > 2 AS is_multiparty
+FROM messages
+WHERE thread_id IN (SELECT thread_id FROM _touched)
+GROUP BY thread_id;
+
+INSERT INTO pending_threads SELECT thread_id, 'billing' FROM _touched ON CONFLICT DO NOTHING;
+DELETE FROM pending_threads WHERE stage = 'conversations' AND thread_id IN (SELECT thread_id FROM _touched);
+DROP TABLE _touched;

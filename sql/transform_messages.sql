@@ -1,0 +1,27 @@
+-- Fold IN/OUT copies into logical messages for the threads queued at stage 'messages'.
+-- A logical message = the records sharing (thread, sender, instant, body); recipients = union minus sender.
+CREATE OR REPLACE TEMP TABLE _touched AS
+    SELECT thread_id FROM pending_threads WHERE stage = 'messages';
+
+DELETE FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched);
+
+INSERT INTO messages
+SELECT
+    md5(concat_ws(chr(31), thread, sender, epoch_us(sent_at)::VARCHAR, coalesce(body, chr(0)))) AS message_id,
+    thread AS thread_id,
+    sent_at,
+    sender,
+    coalesce(list_sort(list_distinct(list(recipient) FILTER (WHERE recipient <> sender))), []::VARCHAR[]) AS recipients,
+    len(coalesce(list_distinct(list(recipient) FILTER (WHERE recipient <> sender)), [])) AS recipient_count,
+    body,
+    count(*) AS record_count
+FROM (
+    SELECT thread_key(thread_id, sender, recipient) AS thread, sender, sent_at, body, recipient
+    FROM message_records
+    WHERE thread_key(thread_id, sender, recipient) IN (SELECT thread_id FROM _touched)
+)
+GROUP BY thread, sender, sent_at, body;
+
+INSERT INTO pending_threads SELECT thread_id, 'conversations' FROM _touched ON CONFLICT DO NOTHING;
+DELETE FROM pending_threads WHERE stage = 'messages' AND thread_id IN (SELECT thread_id FROM _touched);
+DROP TABLE _touched;

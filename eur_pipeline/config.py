@@ -136,9 +136,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     sources = out.get("sources")
     if isinstance(sources, list):
         out["sources"] = [
-            {k: (resolve(v) if k in _SOURCE_PATH_KEYS else v) for k, v in s.items()}
-            if isinstance(s, dict)
-            else s
+            {k: (resolve(v) if k in _SOURCE_PATH_KEYS else v) for k, v in s.items()} if isinstance(s, dict) else s
             for s in sources
         ]
     return out

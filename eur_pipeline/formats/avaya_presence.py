@@ -137,9 +137,7 @@ class AvayaPresenceXmlFormat:
         tree = element.getroottree()
         docinfo = tree.docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-            raise QuarantineError(
-                "the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety"
-            )
+            raise QuarantineError("the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety")
         root = tree.getroot()
         if _local(root.tag) != ROOT_TAG:
             raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>")
@@ -279,7 +277,4 @@ class _Columns:
 
 def _flatten(extra: dict[str, Any]) -> dict[str, Any]:
     """Single occurrences as plain values, repeated elements as lists."""
-    return {
-        k: (v[0] if isinstance(v, list) and len(v) == 1 and not k == "recipient" else v)
-        for k, v in extra.items()
-    }
+    return {k: (v[0] if isinstance(v, list) and len(v) == 1 and k != "recipient" else v) for k, v in extra.items()}

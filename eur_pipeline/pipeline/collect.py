@@ -61,9 +61,7 @@ class SourceReport:
         return self.error is not None or self.count("failed") > 0
 
 
-def _known_sighting(
-    con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFile
-) -> tuple[str, bool] | None:
+def _known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFile) -> tuple[str, bool] | None:
     """(sha256, completed) when this exact (name, size, mtime) was already taken in."""
     row = con.execute(
         """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
@@ -167,9 +165,7 @@ def collect_source(
         with open_source(cfg) as src:
             listing = src.list_files()
             if wanted is not None:
-                candidates = sorted(
-                    (f for f in listing if f.name in wanted and f.size > 0), key=lambda f: f.name
-                )
+                candidates = sorted((f for f in listing if f.name in wanted and f.size > 0), key=lambda f: f.name)
             else:
                 candidates = ready_files(listing, cfg.min_age_seconds, now=now)
             if max_files is not None:
@@ -193,9 +189,7 @@ def collect_source(
 
 def source_summary(report: SourceReport) -> str:
     parts = [
-        f"{report.count(o)} {o}"
-        for o in ("parsed", "quarantined", "duplicate", "skipped", "failed")
-        if report.count(o)
+        f"{report.count(o)} {o}" for o in ("parsed", "quarantined", "duplicate", "skipped", "failed") if report.count(o)
     ]
     text = f"{report.source}: " + (", ".join(parts) or "nothing ready") + f"; {report.records:,} records"
     return text + (f" — FAILED: {report.error}" if report.error else "")

@@ -62,9 +62,7 @@ class LocalSource:
             with open(self.root / remote.name, "rb") as reader:
                 return stream_to_file(reader, remote, dest, self.config.name)
         except FileNotFoundError:
-            raise SourceError(
-                f"{self.config.name}: {remote.name} disappeared before it was collected"
-            ) from None
+            raise SourceError(f"{self.config.name}: {remote.name} disappeared before it was collected") from None
 
     def complete(self, remote: RemoteFile) -> None:
         path = self.root / remote.name

@@ -18,7 +18,9 @@ from eur_pipeline.errors import QuarantineError
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 
-_RECORD_COLUMNS = "record_no, direction, sent_at, thread_id, sender, sender_resource, recipient, recipient_resource, body, extra"
+_RECORD_COLUMNS = (
+    "record_no, direction, sent_at, thread_id, sender, sender_resource, recipient, recipient_resource, body, extra"
+)
 
 
 @dataclass(frozen=True)

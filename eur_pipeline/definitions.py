@@ -1,0 +1,51 @@
+"""The one Definitions object (``dagster dev`` / workspace.yaml / ``eur-pipeline run`` all load it).
+
+Sensors are built per configured source, so the config (``$EUR_CONFIG`` or ``./eur.yaml``) is read
+here; without one the definitions still load, with no sensors.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+
+from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.defs.assets import ALL_ASSETS
+from eur_pipeline.defs.checks import ALL_CHECKS
+from eur_pipeline.defs.resources import EurResource
+from eur_pipeline.defs.sensors import build_sensors
+from eur_pipeline.errors import ConfigError
+
+PIPELINE_JOB = dg.define_asset_job(
+    "eur_pipeline_job",
+    selection=dg.AssetSelection.all(),
+    description="Collect every ready file from every source and refresh messages, conversations and billing.",
+)
+
+
+def _config_or_none(config_path: str | None) -> EurConfig | None:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        logging.getLogger(__name__).warning("no source sensors: %s", exc)
+        return None
+
+
+def build_definitions(config_path: str | None = None) -> dg.Definitions:
+    config = _config_or_none(config_path)
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
+        jobs=[PIPELINE_JOB],
+        sensors=[
+            *build_sensors(config, PIPELINE_JOB),
+            dg.AutomationConditionSensorDefinition(
+                "eur_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
+            ),
+        ],
+        resources={"eur": EurResource(config_path=config_path)},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,38 @@
+"""Materialization metadata: row counts, column schema and short markdown previews, read from DuckDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+
+def table_schema(con: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return dg.TableSchema(columns=[dg.TableColumn(name=n, type=t) for n, t in rows])
+
+
+def markdown_table(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> str:
+    """A small query result as a markdown table (values shortened so previews stay readable)."""
+    cursor = con.execute(query, params or [])
+    headers = [d[0] for d in cursor.description]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in cursor.fetchall():
+        cells = [str(v).replace("|", "\\|").replace("\n", " ")[:60] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, table: str, preview_sql: str | None = None) -> dict[str, Any]:
+    """The standard metadata for a warehouse table: row count, schema and a preview."""
+    count = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    preview = preview_sql or f"SELECT * FROM {table} LIMIT 5"
+    return {
+        "dagster/row_count": int(count[0]) if count else 0,
+        "dagster/column_schema": table_schema(con, table),
+        "preview": dg.MetadataValue.md(markdown_table(con, preview)),
+    }

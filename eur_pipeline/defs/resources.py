@@ -1,0 +1,35 @@
+"""Resources: the eur.yaml configuration and the DuckDB warehouse behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+
+from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.warehouse.migrations import open_warehouse
+
+
+class EurResource(dg.ConfigurableResource):
+    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``) and a warehouse opener."""
+
+    config_path: str | None = None
+    lock_wait_seconds: float = 600.0
+
+    def load(self) -> EurConfig:
+        return load_config(self.config_path)
+
+    @contextmanager
+    def warehouse(
+        self, config: EurConfig | None = None, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A migrated read-write connection; waits (with backoff, reporting via ``on_wait``) while
+        another process — e.g. an analyst's SQL session — holds the DuckDB lock."""
+        config = config or self.load()
+        con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        try:
+            yield con
+        finally:
+            con.close()

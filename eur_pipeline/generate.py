@@ -13,7 +13,40 @@ from pathlib import Path
 from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 
 DOMAIN = "presence.example.com"
-_WORDS = ["ok", "sure", "thanks", "meeting", "call", "later", "report", "ticket", "deploy", "lunch", "review", "budget", "customer", "invoice", "please", "can", "you", "send", "the", "file", "now", "today", "tomorrow", "yes", "no", "maybe", "done", "update", "status", "check", "agenda", "slides"]
+_WORDS = [
+    "ok",
+    "sure",
+    "thanks",
+    "meeting",
+    "call",
+    "later",
+    "report",
+    "ticket",
+    "deploy",
+    "lunch",
+    "review",
+    "budget",
+    "customer",
+    "invoice",
+    "please",
+    "can",
+    "you",
+    "send",
+    "the",
+    "file",
+    "now",
+    "today",
+    "tomorrow",
+    "yes",
+    "no",
+    "maybe",
+    "done",
+    "update",
+    "status",
+    "check",
+    "agenda",
+    "slides",
+]
 _SPICE = ["😀", "café", "Grüße", "東京", "R&D", "<b>", "a]]>b", "naïve", "ok!", "2 > 1"]
 
 

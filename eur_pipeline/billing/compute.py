@@ -1,0 +1,234 @@
+"""The ``billing`` table: activity per calendar month (configured timezone) × user, with org data and cost.
+
+Incremental by period: the threads queued at stage 'billing' name the months they touch (plus the
+months they touched when last billed), and only those months are recomputed — from all of that
+month's messages, so a recomputed month is exactly what a full rebuild would give. A change of
+directory, rates, timezone, extension length or source sites (a fingerprint in ``eur_settings``)
+rebuilds every month. Counts come from SQL (``sql/billing_usage.sql``); org data and cost are
+applied in Python with Decimal; results go back through Arrow, in the same transaction that
+consumes the queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+
+from eur_pipeline.billing.directory import Directory, extension_of, load_directory
+from eur_pipeline.billing.rates import Rates, load_rates
+from eur_pipeline.config import EurConfig
+from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.sql_files import read_sql
+
+# Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
+BILLING_RULES_VERSION = 1
+
+MONEY = pa.decimal128(18, 4)
+BILLING_SCHEMA = pa.schema(
+    [
+        ("period", pa.date32()),
+        ("user_jid", pa.string()),
+        ("extension", pa.string()),
+        ("name", pa.string()),
+        ("site", pa.string()),
+        ("department", pa.string()),
+        ("cost_center", pa.string()),
+        ("rate_plan", pa.string()),
+        ("messages_sent", pa.int64()),
+        ("messages_received", pa.int64()),
+        ("conversations", pa.int64()),
+        ("conversations_started", pa.int64()),
+        ("usage_cost", MONEY),
+        ("fee", MONEY),
+        ("markup", MONEY),
+        ("tax", MONEY),
+        ("total_cost", MONEY),
+        ("currency", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BillingInputs:
+    """Everything besides the messages that a billing row depends on."""
+
+    directory: Directory
+    rates: Rates
+    timezone: str
+    extension_length: int
+    source_sites: dict[str, str]
+
+    @classmethod
+    def from_config(cls, config: EurConfig) -> BillingInputs:
+        """Load and validate directory and rates (ConfigError on any problem, before any write)."""
+        return cls(
+            directory=load_directory(config.directory, config.extension_length),
+            rates=load_rates(config.rates),
+            timezone=config.timezone,
+            extension_length=config.extension_length,
+            source_sites={s.name: s.site for s in config.sources},
+        )
+
+    def fingerprint(self) -> str:
+        payload = {
+            "rules": BILLING_RULES_VERSION,
+            "timezone": self.timezone,
+            "extension_length": self.extension_length,
+            "directory": self.directory.fingerprint_rows(),
+            "rates": self.rates.fingerprint(),
+            "sources": sorted(self.source_sites.items()),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create billing's state tables, macros and views (idempotent; the migration runner also does this)."""
+    con.execute(read_sql("views_reporting.sql"))
+
+
+def _period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
+    """UTC instants surely covering the periods (a day of slack absorbs DST quirks at local midnight)."""
+    zone = ZoneInfo(tz)
+    first, last = min(periods), max(periods)
+    after = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
+    lo = datetime(first.year, first.month, 1, tzinfo=zone) - timedelta(days=1)
+    hi = datetime(after.year, after.month, 1, tzinfo=zone) + timedelta(days=1)
+    return lo.astimezone(UTC), hi.astimezone(UTC)
+
+
+def billing_rows(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, periods: list[date]) -> pa.Table:
+    """The billing rows of ``periods``, computed from the warehouse (no writes)."""
+    if not periods:
+        return BILLING_SCHEMA.empty_table()
+    lo, hi = _period_bounds(periods, inputs.timezone)
+    usage = con.sql(
+        read_sql("billing_usage.sql"),
+        params={"tz": inputs.timezone, "periods": sorted(periods), "lo": lo, "hi": hi},
+    ).to_arrow_table()
+    rates = inputs.rates
+    columns: dict[str, list[Any]] = {field.name: [] for field in BILLING_SCHEMA}
+    for row in usage.to_pylist():
+        jid: str = row["user_jid"]
+        entry = inputs.directory.lookup(jid)
+        site = (entry.site if entry else None) or inputs.source_sites.get(row["source"] or "")
+        department = entry.department if entry else None
+        plan = rates.plan_for(site, department)
+        charge = rates.charge(plan, row["messages_sent"], row["messages_received"], row["conversations_started"])
+        values: dict[str, Any] = {
+            "period": row["period"],
+            "user_jid": jid,
+            "extension": extension_of(jid, inputs.extension_length),
+            "name": entry.name if entry else None,
+            "site": site,
+            "department": department,
+            "cost_center": entry.cost_center if entry else None,
+            "rate_plan": plan,
+            "messages_sent": row["messages_sent"],
+            "messages_received": row["messages_received"],
+            "conversations": row["conversations"],
+            "conversations_started": row["conversations_started"],
+            "usage_cost": charge.usage,
+            "fee": charge.fee,
+            "markup": charge.markup,
+            "tax": charge.tax,
+            "total_cost": charge.total,
+            "currency": rates.currency,
+        }
+        for key, value in values.items():
+            columns[key].append(value)
+    return pa.Table.from_pydict(columns, schema=BILLING_SCHEMA)
+
+
+def _set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute(
+        "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
+
+
+def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: bool = False) -> int:
+    """Recompute the billing months touched by stage-'billing' threads (all months when ``full`` or
+    when billing's inputs changed) and consume those queue rows, in one transaction.
+
+    Returns the number of billing rows written. Raises ConfigError (before writing) when the
+    directory or rates file is invalid.
+    """
+    inputs = BillingInputs.from_config(config)
+    fingerprint = inputs.fingerprint()
+    ensure_billing_schema(con)
+    tz = inputs.timezone
+    with transaction(con):
+        stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
+        full = full or stored != [(fingerprint,)]
+        pending = con.sql("SELECT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
+        if not full and pending.num_rows == 0:
+            return 0
+        con.register("_billing_pending", pending)
+        try:
+            thread_periods = con.sql(
+                read_sql("billing_thread_periods.sql"), params={"tz": tz, "full": full}
+            ).to_arrow_table()
+            periods = set(thread_periods.column("period").to_pylist())
+            if not full:
+                old = con.execute(
+                    "SELECT DISTINCT period FROM billing_thread_periods "
+                    "WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
+                ).fetchall()
+                periods |= {p for (p,) in old}
+            period_list = sorted(periods)
+            rows = billing_rows(con, inputs, period_list)
+            con.register("_billing_rows", rows)
+            con.register("_billing_thread_periods", thread_periods)
+            if full:
+                con.execute("DELETE FROM billing")
+                con.execute("DELETE FROM billing_thread_periods")
+            else:
+                con.execute("DELETE FROM billing WHERE list_contains(?, period)", [period_list])
+                con.execute(
+                    "DELETE FROM billing_thread_periods WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
+                )
+            con.execute("INSERT INTO billing BY NAME SELECT * FROM _billing_rows")
+            con.execute("INSERT INTO billing_thread_periods BY NAME SELECT * FROM _billing_thread_periods")
+            con.execute(
+                "DELETE FROM pending_threads WHERE stage = 'billing' "
+                "AND thread_id IN (SELECT thread_id FROM _billing_pending)"
+            )
+            _set_setting(con, "billing.fingerprint", fingerprint)
+            _set_setting(con, "timezone", tz)
+        finally:
+            for name in ("_billing_pending", "_billing_rows", "_billing_thread_periods"):
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister(name)
+    return rows.num_rows
+
+
+def billing_totals(con: duckdb.DuckDBPyConnection, period: date | None = None) -> dict[str, Decimal]:
+    """Exact sums of the money columns (all periods, or one): what invoices must add up to."""
+    where = "WHERE period = ?" if period is not None else ""
+    params = [period] if period is not None else []
+    row = con.execute(
+        "SELECT coalesce(sum(usage_cost), 0), coalesce(sum(fee), 0), coalesce(sum(markup), 0), "
+        f"coalesce(sum(tax), 0), coalesce(sum(total_cost), 0) FROM billing {where}",
+        params,
+    ).fetchall()[0]
+    keys = ("usage_cost", "fee", "markup", "tax", "total_cost")
+    return {k: Decimal(v) for k, v in zip(keys, row, strict=True)}
+
+
+__all__ = [
+    "BILLING_SCHEMA",
+    "BillingInputs",
+    "billing_rows",
+    "billing_totals",
+    "ensure_billing_schema",
+    "refresh_billing",
+]

@@ -1,0 +1,189 @@
+-- Reporting views analysts query directly, plus the small state billing keeps.
+-- Re-run after every migration (and by refresh_billing): everything here is idempotent.
+-- Local dates, months and hours use the timezone stored in eur_settings (written by refresh_billing
+-- from eur.yaml's `timezone`; UTC until the first billing run). Money sums stay DECIMAL (exact).
+
+-- key/value settings the views need but cannot read from eur.yaml:
+--   'timezone'            eur.yaml timezone billing last ran with
+--   'billing.fingerprint' hash of directory + rates + timezone + extension_length + source sites;
+--                         a change makes refresh_billing rebuild every period
+CREATE TABLE IF NOT EXISTS eur_settings (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- The billing periods each thread contributed to when last billed: a thread touched again
+-- recomputes its old periods too, even if its messages moved (e.g. re-keyed or removed).
+CREATE TABLE IF NOT EXISTS billing_thread_periods (
+    thread_id VARCHAR NOT NULL,
+    period    DATE NOT NULL,
+    PRIMARY KEY (thread_id, period)
+);
+
+-- eur_timezone(): the reporting timezone.
+CREATE OR REPLACE MACRO eur_timezone() AS
+    coalesce((SELECT value FROM eur_settings WHERE key = 'timezone'), 'UTC');
+
+-- eur_extension(jid, n): rightmost n digits of a numeric local part (shorter as is), else NULL.
+-- Same rule as eur_pipeline.billing.directory.extension_of.
+CREATE OR REPLACE MACRO eur_extension(jid, n) AS
+    CASE WHEN regexp_full_match(split_part(split_part(jid, '@', 1), '/', 1), '[0-9]+')
+         THEN right(split_part(split_part(jid, '@', 1), '/', 1), n) END;
+
+-- eur_corporation(site): the site's first path segment ("Corporation 1/Avaya IM" -> "Corporation 1").
+CREATE OR REPLACE MACRO eur_corporation(site) AS
+    coalesce(nullif(trim(split_part(site, '/', 1)), ''), '(no site)');
+
+-- ---------------------------------------------------------------- chargeback roll-ups (from billing)
+-- `conversations` is not summed: one conversation has several participants. conversations_started
+-- is additive (one initiator each).
+
+CREATE OR REPLACE VIEW billing_by_corporation AS
+SELECT period,
+       eur_corporation(site)                                          AS corporation,
+       currency,
+       count(*)                                                       AS users,
+       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
+       sum(messages_sent)                                             AS messages_sent,
+       sum(messages_received)                                         AS messages_received,
+       sum(conversations_started)                                     AS conversations_started,
+       sum(usage_cost)                                                AS usage_cost,
+       sum(fee)                                                       AS fee,
+       sum(markup)                                                    AS markup,
+       sum(tax)                                                       AS tax,
+       sum(total_cost)                                                AS total_cost
+FROM billing
+GROUP BY period, corporation, currency;
+
+CREATE OR REPLACE VIEW billing_by_site AS
+SELECT period,
+       eur_corporation(site)                                          AS corporation,
+       coalesce(site, '(no site)')                                    AS site,
+       currency,
+       count(*)                                                       AS users,
+       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
+       sum(messages_sent)                                             AS messages_sent,
+       sum(messages_received)                                         AS messages_received,
+       sum(conversations_started)                                     AS conversations_started,
+       sum(usage_cost)                                                AS usage_cost,
+       sum(fee)                                                       AS fee,
+       sum(markup)                                                    AS markup,
+       sum(tax)                                                       AS tax,
+       sum(total_cost)                                                AS total_cost
+FROM billing
+GROUP BY period, corporation, coalesce(site, '(no site)'), currency;
+
+CREATE OR REPLACE VIEW billing_by_department AS
+SELECT period,
+       coalesce(department, '(no department)')                        AS department,
+       currency,
+       count(*)                                                       AS users,
+       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
+       sum(messages_sent)                                             AS messages_sent,
+       sum(messages_received)                                         AS messages_received,
+       sum(conversations_started)                                     AS conversations_started,
+       sum(usage_cost)                                                AS usage_cost,
+       sum(fee)                                                       AS fee,
+       sum(markup)                                                    AS markup,
+       sum(tax)                                                       AS tax,
+       sum(total_cost)                                                AS total_cost
+FROM billing
+GROUP BY period, coalesce(department, '(no department)'), currency;
+
+CREATE OR REPLACE VIEW billing_by_cost_center AS
+SELECT period,
+       coalesce(cost_center, '(no cost center)')                      AS cost_center,
+       currency,
+       count(*)                                                       AS users,
+       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
+       sum(messages_sent)                                             AS messages_sent,
+       sum(messages_received)                                         AS messages_received,
+       sum(conversations_started)                                     AS conversations_started,
+       sum(usage_cost)                                                AS usage_cost,
+       sum(fee)                                                       AS fee,
+       sum(markup)                                                    AS markup,
+       sum(tax)                                                       AS tax,
+       sum(total_cost)                                                AS total_cost
+FROM billing
+GROUP BY period, coalesce(cost_center, '(no cost center)'), currency;
+
+-- Top talkers: per period, users ranked by messages sent + received (rank 1 = busiest).
+CREATE OR REPLACE VIEW top_talkers AS
+SELECT period,
+       rank() OVER (PARTITION BY period
+                    ORDER BY messages_sent + messages_received DESC, messages_sent DESC) AS rank,
+       user_jid, extension, name, department, cost_center, site,
+       messages_sent,
+       messages_received,
+       messages_sent + messages_received                              AS messages_total,
+       conversations,
+       conversations_started,
+       total_cost,
+       currency
+FROM billing;
+
+-- ---------------------------------------------------------------- usage (from messages, local time)
+
+-- One row per local day with traffic.
+CREATE OR REPLACE VIEW usage_by_day AS
+SELECT timezone(eur_timezone(), sent_at)::DATE                        AS day,
+       count(*)                                                       AS messages,
+       sum(recipient_count)                                           AS deliveries,
+       count(DISTINCT sender)                                         AS active_senders,
+       count(DISTINCT thread_id)                                      AS conversations
+FROM messages
+GROUP BY day;
+
+-- Messages per period × ISO weekday (1 = Monday) × local hour: the heatmap's data.
+CREATE OR REPLACE VIEW usage_by_hour AS
+SELECT date_trunc('month', timezone(eur_timezone(), sent_at))::DATE   AS period,
+       isodow(timezone(eur_timezone(), sent_at))                      AS weekday,
+       dayname(timezone(eur_timezone(), sent_at))                     AS weekday_name,
+       hour(timezone(eur_timezone(), sent_at))                        AS hour,
+       count(*)                                                       AS messages
+FROM messages
+GROUP BY period, weekday, weekday_name, hour;
+
+-- ---------------------------------------------------------------- conversations (period of started_at)
+
+CREATE OR REPLACE VIEW multiparty_share AS
+SELECT date_trunc('month', timezone(eur_timezone(), started_at))::DATE AS period,
+       count(*)                                                       AS conversations,
+       count(*) FILTER (WHERE is_multiparty)                          AS multiparty,
+       round(count(*) FILTER (WHERE is_multiparty) / count(*), 4)     AS multiparty_share
+FROM conversations
+GROUP BY period;
+
+-- Distribution of conversation length in messages.
+CREATE OR REPLACE VIEW conversation_length AS
+WITH bucketed AS (
+    SELECT date_trunc('month', timezone(eur_timezone(), started_at))::DATE AS period,
+           CASE WHEN message_count <= 1 THEN 1 WHEN message_count = 2 THEN 2
+                WHEN message_count <= 5 THEN 3 WHEN message_count <= 10 THEN 4
+                WHEN message_count <= 20 THEN 5 ELSE 6 END             AS bucket_order
+    FROM conversations
+)
+SELECT period,
+       bucket_order,
+       ['1', '2', '3-5', '6-10', '11-20', '21+'][bucket_order]          AS messages,
+       count(*)                                                       AS conversations,
+       round(count(*) / sum(count(*)) OVER (PARTITION BY period), 4)  AS share
+FROM bucketed
+GROUP BY period, bucket_order;
+
+-- Distribution of conversation duration (first to last message).
+CREATE OR REPLACE VIEW conversation_duration AS
+WITH bucketed AS (
+    SELECT date_trunc('month', timezone(eur_timezone(), started_at))::DATE AS period,
+           CASE WHEN duration_seconds < 60 THEN 1 WHEN duration_seconds < 300 THEN 2
+                WHEN duration_seconds < 900 THEN 3 WHEN duration_seconds < 3600 THEN 4
+                WHEN duration_seconds < 14400 THEN 5 ELSE 6 END        AS bucket_order
+    FROM conversations
+)
+SELECT period,
+       bucket_order,
+       ['< 1 min', '1-5 min', '5-15 min', '15-60 min', '1-4 h', '4 h +'][bucket_order] AS duration,
+       count(*)                                                       AS conversations,
+       round(count(*) / sum(count(*)) OVER (PARTITION BY period), 4)  AS share
+FROM bucketed
+GROUP BY period, bucket_order;

@@ -95,7 +95,7 @@ def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(read_sql("views_reporting.sql"))
 
 
-def _period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
+def period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
     """UTC instants surely covering the periods (a day of slack absorbs DST quirks at local midnight)."""
     zone = ZoneInfo(tz)
     first, last = min(periods), max(periods)
@@ -109,7 +109,7 @@ def billing_rows(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, periods:
     """The billing rows of ``periods``, computed from the warehouse (no writes)."""
     if not periods:
         return BILLING_SCHEMA.empty_table()
-    lo, hi = _period_bounds(periods, inputs.timezone)
+    lo, hi = period_bounds(periods, inputs.timezone)
     usage = con.sql(
         read_sql("billing_usage.sql"),
         params={"tz": inputs.timezone, "periods": sorted(periods), "lo": lo, "hi": hi},

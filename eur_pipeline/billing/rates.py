@@ -7,13 +7,14 @@ An invalid file fails at start with the key, the line and the reason, before any
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from eur_pipeline.errors import ConfigError
 
@@ -82,12 +83,19 @@ class Rates(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: str = "USD"
     default_plan: str | None = None
     plans: dict[str, Plan] = Field(default_factory=dict)
     assign: Assign = Field(default_factory=Assign)
     markup_percent: Percent = Decimal(0)
     tax_percent: Percent = Decimal(0)
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"must be a 3-letter ISO 4217 code such as USD, not {value!r}")
+        return value
 
     @classmethod
     def unconfigured(cls) -> Rates:

@@ -155,9 +155,12 @@ def _no_root_reason(context: Any) -> str:
 def _syntax_reason(exc: etree.XMLSyntaxError) -> str:
     message = _POSITION_SUFFIX.sub("", (exc.msg or str(exc)).strip()).rstrip(".")
     line, column = exc.position if exc.position else (0, 0)
+    fatal = exc.error_log.last_error if exc.error_log else None
+    if fatal is not None and fatal.message:  # libxml2's own words are more precise than lxml's summary
+        message, line, column = fatal.message.strip().rstrip("."), fatal.line, fatal.column
     where = f" at line {line}, column {column}" if line else ""
     lowered = message.lower()
-    if "document is empty" in lowered or ("start tag expected" in lowered and line <= 1):
+    if "document is empty" in lowered or "start tag expected" in lowered:
         return f"not XML{where}: {message}"
     if "entity" in lowered or "doctype" in lowered:
         return f"refused entity or DTD{where}: {message}"

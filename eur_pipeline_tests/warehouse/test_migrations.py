@@ -1,0 +1,33 @@
+"""Schema versioning: a fresh warehouse gets every migration; an old one upgrades in place."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from eur_pipeline.warehouse.migrations import migrate, migration_files
+from eur_pipeline.warehouse.sql_files import SQL_DIR
+
+
+def test_fresh_warehouse_gets_every_migration(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    version = migrate(con)
+    assert version == migration_files()[-1][0]
+    assert migrate(con) == version  # idempotent
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"archive_files", "message_records", "rejected_records", "messages", "conversations", "billing"} <= tables
+
+
+def test_existing_warehouse_upgrades_in_place_keeping_data(tmp_path: Path) -> None:
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    shutil.copy(SQL_DIR / "001_init.sql", sql_dir)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert migrate(con, sql_dir) == 1
+    con.execute("INSERT INTO pending_threads VALUES ('t', 'messages')")
+    (sql_dir / "002_add_note.sql").write_text("ALTER TABLE archive_files ADD COLUMN note VARCHAR;")
+    assert migrate(con, sql_dir) == 2
+    assert con.execute("SELECT count(*) FROM pending_threads").fetchone() == (1,)
+    assert "note" in {r[0] for r in con.execute("DESCRIBE archive_files").fetchall()}

@@ -109,3 +109,133 @@ def make_config(tmp_path: Path, *, directory: str | None = None, rates: str | No
         **kw,
     }
     return EurConfig.model_validate(raw)
+
+
+def bulk_messages(wh: Warehouse, messages: list[tuple[str, str, list[str], str, str]]) -> None:
+    """Insert many (thread, sender, recipients, sent_at, source) messages at once, through Arrow."""
+    import pyarrow as pa
+
+    records: dict[str, list[Any]] = {
+        k: [] for k in ("file_id", "record_no", "direction", "sent_at", "thread_id", "sender", "recipient", "body")
+    }
+    msgs: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "message_id",
+            "thread_id",
+            "sent_at",
+            "sender",
+            "recipients",
+            "recipient_count",
+            "body",
+            "record_count",
+        )
+    }
+    for thread, sender, recipients, sent_at, source in messages:
+        file_id = wh._file_id(source)
+        copies = [("IN", recipients[0])] + [("OUT", r) for r in recipients]
+        for direction, recipient in copies:
+            wh._record_no += 1
+            for key, value in zip(
+                records, (file_id, wh._record_no, direction, sent_at, thread, sender, recipient, "hi"), strict=True
+            ):
+                records[key].append(value)
+        rec = sorted(set(recipients) - {sender})
+        message_id = hashlib.md5(f"{thread}|{sender}|{sent_at}".encode()).hexdigest()
+        for key, value in zip(
+            msgs, (message_id, thread, sent_at, sender, rec, len(rec), "hi", len(copies)), strict=True
+        ):
+            msgs[key].append(value)
+    wh.con.register("_recs", pa.table(records))
+    wh.con.register("_msgs", pa.table(msgs))
+    wh.con.execute("INSERT INTO message_records BY NAME SELECT * REPLACE (sent_at::TIMESTAMPTZ AS sent_at) FROM _recs")
+    wh.con.execute("INSERT INTO messages BY NAME SELECT * REPLACE (sent_at::TIMESTAMPTZ AS sent_at) FROM _msgs")
+    wh.con.execute(
+        "INSERT INTO pending_threads SELECT DISTINCT thread_id, 'conversations' FROM _msgs ON CONFLICT DO NOTHING"
+    )
+    wh.con.unregister("_recs")
+    wh.con.unregister("_msgs")
+    wh.settle()
+
+
+SITES = ("Corporation 1/Paris", "Corporation 1/Lyon", "Corporation 2/London")
+DEPARTMENTS = ("Sales", "Engineering", "Finance", "Support", "Marketing")
+
+DEMO_RATES = """currency: EUR
+default_plan: standard
+plans:
+  standard: {per_message_sent: 0.0125, per_conversation_started: 0.05, monthly_fee_per_active_user: 1.50}
+  premium: {per_message_sent: 0.02, per_conversation_started: 0.08, monthly_fee_per_active_user: 3.00}
+assign:
+  site: {"Corporation 2/London": premium}
+  department: {Support: standard}
+markup_percent: 7.5
+tax_percent: 19.6
+"""
+
+
+def populate_demo(wh: Warehouse, seed: int = 7, users: int = 30) -> str:
+    """Two months of office-hours chats (1:1 and 3-party) among ``users`` people; returns the directory CSV.
+
+    A few users are left out of the directory so the report shows the source-site fallback.
+    """
+    import random
+    from datetime import datetime, timedelta
+
+    rng = random.Random(seed)
+    first = [
+        "Ada",
+        "Ben",
+        "Cleo",
+        "Dev",
+        "Eli",
+        "Fay",
+        "Gus",
+        "Hana",
+        "Ivo",
+        "Jo",
+        "Kai",
+        "Lea",
+        "Max",
+        "Nia",
+        "Oto",
+        "Pia",
+        "Quin",
+        "Rui",
+        "Sol",
+        "Tea",
+        "Uma",
+        "Vic",
+        "Wen",
+        "Xia",
+        "Yan",
+        "Zoe",
+    ]
+    people = [(f"{20000 + i}@{DOMAIN}", f"{first[i % len(first)]} {chr(65 + i // len(first))}.") for i in range(users)]
+    lines = ["handle,name,department,cost_center,site"]
+    for i, (who, name) in enumerate(people[: users - 3]):
+        dept = DEPARTMENTS[i % len(DEPARTMENTS)]
+        handle = who if i % 4 else who.split("@")[0]  # every 4th listed by extension
+        lines.append(f"{handle},{name},{dept},CC-{100 + DEPARTMENTS.index(dept) * 10},{SITES[i % len(SITES)]}")
+    weights = [1 / (i + 1) ** 0.8 for i in range(users)]  # a few talkers talk a lot
+    rows: list[tuple[str, str, list[str], str, str]] = []
+    start = datetime(2024, 2, 1)
+    for n in range(420):
+        day = start + timedelta(days=rng.randrange(0, 60))
+        if day.weekday() >= 5 and rng.random() < 0.8:
+            day += timedelta(days=2)
+        hour = min(max(int(rng.gauss(13, 2.6)), 7), 20)
+        at = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60))
+        size = 3 if rng.random() < 0.2 else 2
+        party: list[str] = []
+        while len(party) < size:
+            who = rng.choices(people, weights)[0][0]
+            if who not in party:
+                party.append(who)
+        for k in range(rng.randint(1, 12)):
+            sender = party[0] if k == 0 else rng.choice(party)
+            sent = at + timedelta(seconds=40 * k + rng.randrange(30))
+            source = "branch" if party[0].endswith(("7@" + DOMAIN, "9@" + DOMAIN)) else "lab"
+            rows.append((f"D{n}", sender, [p for p in party if p != sender], sent.isoformat() + "+00:00", source))
+    bulk_messages(wh, rows)
+    return "\n".join(lines) + "\n"

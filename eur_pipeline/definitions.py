@@ -1,7 +1,8 @@
 """The one Definitions object (``dagster dev`` / workspace.yaml / ``eur-pipeline run`` all load it).
 
-Sensors are built per configured source, so the config (``$EUR_CONFIG`` or ``./eur.yaml``) is read
-here; without one the definitions still load, with no sensors.
+Sensors, schedules and freshness checks are built per configured source, so the config
+(``$EUR_CONFIG`` or ``./eur.yaml``) is read here; without one the definitions still load, without them.
+Every sensor and schedule defaults to RUNNING: a deployment ingests with no action in the UI.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import dagster as dg
 
 from eur_pipeline.config import EurConfig, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
-from eur_pipeline.defs.checks import ALL_CHECKS
+from eur_pipeline.defs.checks import build_checks
 from eur_pipeline.defs.resources import EurResource
-from eur_pipeline.defs.sensors import build_sensors
+from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
 
 PIPELINE_JOB = dg.define_asset_job(
     "eur_pipeline_job",
     selection=dg.AssetSelection.all(),
-    description="Collect every ready file from every source and refresh messages, conversations and billing.",
+    description="Collect files (a partition range from a sensor, or every ready file when unpartitioned) and "
+    "refresh messages, conversations and billing in the same run.",
 )
 
 
@@ -36,12 +38,16 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
     config = _config_or_none(config_path)
     return dg.Definitions(
         assets=ALL_ASSETS,
-        asset_checks=ALL_CHECKS,
+        asset_checks=build_checks(config),
         jobs=[PIPELINE_JOB],
+        schedules=build_schedules(config, PIPELINE_JOB),
         sensors=[
             *build_sensors(config, PIPELINE_JOB),
             dg.AutomationConditionSensorDefinition(
-                "eur_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
+                "eur_automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                description="Declarative automation: eager downstream refresh and the hourly freshness checks.",
             ),
         ],
         resources={"eur": EurResource(config_path=config_path)},

@@ -1,16 +1,38 @@
-"""Asset checks: the blocking pandera validation of conversations, and ledger/reconciliation checks."""
+"""Asset checks. Severity is chosen by consequence:
 
-from __future__ import annotations
+- ``conversations_schema`` (ERROR, blocking): an invalid conversation must not reach billing.
+- ``billing_reconciles`` (ERROR, blocking): billed counts must equal the messages they bill.
+- ``ledger_matches_records`` (ERROR): a file's ledger count equals its loaded rows.
+- ``rejected_share`` (ERROR): a recently collected file lost more than ``rejected_share_threshold`` of
+  its records — billing undercounts it; the good records still flow, so it does not block.
+- ``no_quarantined_files`` (WARN): files quarantined in the last ``RECENT_DAYS``, with their reasons;
+  the pipeline carries on without them by design.
+- ``freshness_<source>`` (ERROR): no new archive from that source for ``freshness_hours`` — the
+  collector-side twin of Presence Services' "Upload Failures Threshold". Evaluated in every run that
+  ingests and, through the automation sensor, at the top of every hour (no upload means no run).
+
+Checks read the warehouse, so they share the writers' pool: a check never waits on a DuckDB lock.
+"""
+
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from eur_pipeline.billing.compute import billing_totals
+from eur_pipeline.config import EurConfig, SourceConfig
+from eur_pipeline.defs.assets import POOL
+from eur_pipeline.defs.metadata import markdown_rows
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.pipeline.validation import conversations_to_check, validate_conversations
+
+RECENT_DAYS = 7
+FRESHNESS_CRON = "0 * * * *"
 
 
 @dg.asset_check(
     asset="conversations",
     blocking=True,
+    pool=POOL,
     description="pandera ConversationSchema on the conversations this run refreshed; failures block billing.",
 )
 def conversations_schema(eur: EurResource) -> dg.AssetCheckResult:
@@ -30,36 +52,159 @@ def conversations_schema(eur: EurResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset="archive_files",
-    description="Quarantined files (WARN): lists each file and why it was quarantined.",
+    pool=POOL,
+    description=f"Quarantined files (WARN) collected in the last {RECENT_DAYS} days, each with its reason.",
 )
 def no_quarantined_files(eur: EurResource) -> dg.AssetCheckResult:
+    since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
     with eur.warehouse() as con:
         rows = con.execute(
-            "SELECT source, name, error FROM archive_files WHERE status = 'quarantined' ORDER BY collected_at DESC"
+            "SELECT source, name, error FROM archive_files WHERE status = 'quarantined' AND collected_at >= ? "
+            "ORDER BY collected_at DESC",
+            [since],
         ).fetchall()
-    listing = "\n".join(f"- `{s}/{n}`: {e}" for s, n, e in rows[:50]) or "none"
+        total = con.execute("SELECT count(*) FROM archive_files WHERE status = 'quarantined'").fetchall()[0][0]
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"quarantined_files": len(rows), "files": dg.MetadataValue.md(listing)},
+        metadata={
+            "quarantined_recently": len(rows),
+            "quarantined_ever": int(total),
+            "files": dg.MetadataValue.md(markdown_rows(["source", "name", "reason"], rows[:50])),
+        },
     )
 
 
 @dg.asset_check(
     asset="message_records",
-    description="The ledger's record_count equals the rows loaded for every parsed file.",
+    pool=POOL,
+    description="The ledger's record_count equals the rows loaded, for every file.",
 )
 def ledger_matches_records(eur: EurResource) -> dg.AssetCheckResult:
     with eur.warehouse() as con:
         rows = con.execute(
-            """SELECT a.name, a.record_count, coalesce(r.n, 0) FROM archive_files a
+            """SELECT a.source, a.name, a.record_count, coalesce(r.n, 0) FROM archive_files a
                LEFT JOIN (SELECT file_id, count(*) AS n FROM message_records GROUP BY file_id) r USING (file_id)
                WHERE a.record_count <> coalesce(r.n, 0)"""
         ).fetchall()
     return dg.AssetCheckResult(
         passed=not rows,
-        metadata={"mismatched_files": len(rows), "examples": dg.MetadataValue.json([list(r) for r in rows[:20]])},
+        metadata={
+            "mismatched_files": len(rows),
+            "examples": dg.MetadataValue.md(markdown_rows(["source", "name", "ledger", "loaded"], rows[:20])),
+        },
     )
 
 
-ALL_CHECKS = [conversations_schema, no_quarantined_files, ledger_matches_records]
+@dg.asset_check(
+    asset="message_records",
+    pool=POOL,
+    description=f"No file collected in the last {RECENT_DAYS} days has a rejected-record share above "
+    "rejected_share_threshold (eur.yaml).",
+)
+def rejected_share(eur: EurResource) -> dg.AssetCheckResult:
+    cfg = eur.load()
+    since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
+    with eur.warehouse(cfg) as con:
+        rows = con.execute(
+            """SELECT source, name, rejected_count, record_count + rejected_count AS seen,
+                      round(rejected_count / (record_count + rejected_count), 4) AS share
+               FROM archive_files
+               WHERE status = 'parsed' AND collected_at >= ? AND rejected_count > 0
+                 AND rejected_count / (record_count + rejected_count) > ?
+               ORDER BY share DESC""",
+            [since, cfg.rejected_share_threshold],
+        ).fetchall()
+        overall = con.execute(
+            "SELECT coalesce(sum(rejected_count) / nullif(sum(record_count + rejected_count), 0), 0) "
+            "FROM archive_files WHERE status = 'parsed' AND collected_at >= ?",
+            [since],
+        ).fetchall()[0][0]
+    return dg.AssetCheckResult(
+        passed=not rows,
+        metadata={
+            "threshold": cfg.rejected_share_threshold,
+            "recent_share": float(overall),
+            "files_over_threshold": len(rows),
+            "files": dg.MetadataValue.md(markdown_rows(["source", "name", "rejected", "records", "share"], rows[:50])),
+        },
+    )
+
+
+@dg.asset_check(
+    asset="billing",
+    blocking=True,
+    pool=POOL,
+    description="Billing reconciles with messages: per period, sum(messages_sent) = count(messages) and "
+    "sum(messages_received) = sum(recipient_count).",
+)
+def billing_reconciles(eur: EurResource) -> dg.AssetCheckResult:
+    cfg = eur.load()
+    with eur.warehouse(cfg) as con:
+        rows = con.execute(
+            """WITH m AS (
+                   SELECT date_trunc('month', timezone(?, sent_at))::DATE AS period,
+                          count(*) AS messages, sum(recipient_count) AS deliveries
+                   FROM messages GROUP BY ALL),
+               b AS (SELECT period, sum(messages_sent) AS sent, sum(messages_received) AS received
+                     FROM billing GROUP BY ALL)
+               SELECT period, coalesce(m.messages, 0), coalesce(b.sent, 0),
+                      coalesce(m.deliveries, 0), coalesce(b.received, 0)
+               FROM m FULL JOIN b USING (period) ORDER BY period""",
+            [cfg.timezone],
+        ).fetchall()
+        totals = billing_totals(con)
+    bad = [r for r in rows if r[1] != r[2] or r[3] != r[4]]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "periods": len(rows),
+            "periods_mismatched": len(bad),
+            "per_period": dg.MetadataValue.md(
+                markdown_rows(["period", "messages", "billed_sent", "deliveries", "billed_received"], rows[-24:])
+            ),
+            "total_cost": str(totals["total_cost"]),
+        },
+    )
+
+
+def build_freshness_check(source: SourceConfig) -> dg.AssetChecksDefinition:
+    assert source.freshness_hours is not None
+    hours = source.freshness_hours
+
+    @dg.asset_check(
+        asset="archive_files",
+        name=f"freshness_{source.name.replace('-', '_').replace('.', '_')}",
+        pool=POOL,
+        description=f"A new archive arrived from {source.name!r} within the last {hours:g} h (ERROR otherwise).",
+        automation_condition=dg.AutomationCondition.cron_tick_passed(FRESHNESS_CRON).with_label("hourly"),
+    )
+    def _check(eur: EurResource) -> dg.AssetCheckResult:
+        with eur.warehouse() as con:
+            last = con.execute("SELECT max(seen_at) FROM file_sightings WHERE source = ?", [source.name]).fetchall()[0][
+                0
+            ]
+        age = (datetime.now(UTC) - last).total_seconds() / 3600 if last else None
+        return dg.AssetCheckResult(
+            passed=age is not None and age <= hours,
+            metadata={
+                "source": source.name,
+                "last_archive_at": str(last) if last else "never",
+                "hours_since_last_archive": round(age, 2) if age is not None else -1,
+                "freshness_hours": hours,
+            },
+        )
+
+    return _check
+
+
+def build_checks(config: EurConfig | None) -> list[dg.AssetChecksDefinition]:
+    sources = config.sources if config else []
+    return [
+        conversations_schema,
+        no_quarantined_files,
+        ledger_matches_records,
+        rejected_share,
+        billing_reconciles,
+        *(build_freshness_check(s) for s in sources if s.freshness_hours),
+    ]

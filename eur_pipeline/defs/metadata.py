@@ -22,8 +22,7 @@ def markdown_table(con: duckdb.DuckDBPyConnection, query: str, params: list[Any]
     headers = [d[0] for d in cursor.description]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in cursor.fetchall():
-        cells = [str(v).replace("|", "\\|").replace("\n", " ")[:60] for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines)
 
 
@@ -36,3 +35,15 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, preview_sql: str 
         "dagster/column_schema": table_schema(con, table),
         "preview": dg.MetadataValue.md(markdown_table(con, preview)),
     }
+
+
+def markdown_rows(headers: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """Rows already in memory as a markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines) if rows else "none"
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")[:60]

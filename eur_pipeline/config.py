@@ -132,7 +132,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         path = Path(value).expanduser()
         return str(path if path.is_absolute() else (base / path))
 
-    out = {k: (resolve(v) if k in _PATH_KEYS else v) for k, v in raw.items()}
+    defaults = {"warehouse": "./data/warehouse.duckdb", "landing_dir": "./data/landing"}
+    out = {k: (resolve(v) if k in _PATH_KEYS else v) for k, v in {**defaults, **raw}.items()}
     sources = out.get("sources")
     if isinstance(sources, list):
         out["sources"] = [

@@ -64,10 +64,9 @@ def warehouse_summary(config: EurConfig) -> str:
 def run_pipeline(config_path: str | None = None) -> RunOutcome:
     """Materialize every asset once (checks included). Quarantined files do not fail the run; an
     unreachable source or a failed step does, with a one-line reason."""
-    from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
-
     path = str(find_config_path(config_path))
     config = load_config(path)  # fail fast with the key and reason before Dagster starts
+    from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
     defs = build_definitions(path)
     job = defs.resolve_job_def(PIPELINE_JOB.name)
     with dg.DagsterInstance.ephemeral() as instance:

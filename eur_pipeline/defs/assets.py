@@ -88,8 +88,9 @@ def _resolve_keys(
 
 def _collect_partitions(
     context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, cfg: EurConfig, config: IngestConfig
-) -> tuple[list[SourceReport], list[str]]:
-    """Collect the files of this run's partition keys; returns the reports and the failures."""
+) -> tuple[list[SourceReport], list[tuple[str, bool]]]:
+    """Collect the files of this run's partition keys; returns the reports and the failures, each
+    ``(what failed and why, whether a retry can help)``."""
     by_source: dict[str, set[str]] = {}
     for key in context.partition_keys:
         by_source.setdefault(source_of(key), set()).add(key)
@@ -98,24 +99,24 @@ def _collect_partitions(
         try:
             source = cfg.source(name)
         except ConfigError as exc:
-            failures += [f"{k}: {exc}" for k in sorted(keys)]
+            failures += [(f"{k}: {exc}", False) for k in sorted(keys)]
             continue
         try:
             present, collected, unknown = _resolve_keys(con, source, keys, config.files)
         except SourceError as exc:
-            failures.append(f"{name}: cannot list the source: {exc}")
+            failures.append((f"{name}: cannot list the source: {exc}", exc.retryable))
             continue
         for file_name, ledger in collected:
             context.log.info(f"{name}/{file_name}: already collected ({ledger}); nothing to load")
-        failures += [f"{k}: not at the source and never collected" for k in sorted(unknown)]
+        failures += [(f"{k}: not at the source and never collected", False) for k in sorted(unknown)]
         if present:
             report = collect_source(con, cfg, source, names=present, progress=lambda r: _log_file(context, r))
             reports.append(report)
             if report.error:
-                failures.append(f"{name}: {report.error}")
-            failures += [f"{name}/{f.name}: {f.detail}" for f in report.files if f.outcome == "failed"]
+                failures.append((f"{name}: {report.error}", True))
+            failures += [(f"{name}/{f.name}: {f.detail}", True) for f in report.files if f.outcome == "failed"]
             missing = set(present) - {f.name for f in report.files}
-            failures += [f"{name}/{m}: disappeared from the source before it was collected" for m in sorted(missing)]
+            failures += [(f"{name}/{m}: gone from the source before it was collected", False) for m in sorted(missing)]
     return reports, failures
 
 
@@ -175,9 +176,11 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
                 context.log.warning(warning)
         if failures:
             # the committed files stay committed; a retry (or re-execution) skips them by sighting
+            texts = [text for text, _ in failures]
             raise dg.Failure(
-                description=f"{len(failures)} file(s) not collected: " + "; ".join(failures[:20]),
-                metadata={"failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures))},
+                description=f"{len(texts)} file(s) not collected: " + "; ".join(texts[:20]),
+                metadata={"failures": dg.MetadataValue.md("\n".join(f"- {t}" for t in texts))},
+                allow_retries=any(retryable for _, retryable in failures),
             )
         files = [f for r in reports for f in r.files]
         ledger = table_metadata(

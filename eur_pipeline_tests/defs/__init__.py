@@ -1,0 +1,1 @@
+"""Tests of the Dagster layer: sensors, assets and checks, definitions, and the production instance."""

@@ -1,0 +1,42 @@
+"""The definitions load (as `dagster dev` / the daemon load them) with sensors, schedules and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from eur_pipeline.config import EurConfig
+from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
+
+
+def test_definitions_load_with_a_sensor_schedule_and_freshness_check_per_source(
+    make_config: Callable[..., EurConfig], tmp_path: Path
+) -> None:
+    make_config(source={"schedule": "15 * * * *", "freshness_hours": 6})
+    defs = build_definitions(str(tmp_path / "eur.yaml"))
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    sensor = repo.get_sensor_def("ingest_drop")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert repo.get_sensor_def("eur_automation").default_status == dg.DefaultSensorStatus.RUNNING
+    schedule = repo.get_schedule_def("collect_drop")
+    assert schedule.cron_schedule == "15 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"freshness_drop", "billing_reconciles", "rejected_share", "conversations_schema"} <= checks
+    job = defs.resolve_job_def(PIPELINE_JOB.name)
+    assert job.partitions_def is not None  # ingest is per-file partitioned
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description and node.group_name == "eur_pipeline" and node.kinds, key
+        assert key.path[0] in {"archive_files", "message_records"} or node.automation_condition is not None
+
+
+def test_definitions_load_without_a_config(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EUR_CONFIG", raising=False)
+    defs = build_definitions()
+    dg.Definitions.validate_loadable(defs)
+    assert [s.name for s in defs.sensors or []] == ["eur_automation"]

@@ -8,16 +8,21 @@ from pathlib import Path
 
 import yaml
 
-from eur_pipeline.generate import GenerateSpec, generate
+from eur_pipeline.billing.sample import write_sample_billing_inputs
+from eur_pipeline.generate import GenerateSpec, generate, generated_users
 from eur_pipeline.runner import run_pipeline
 from eur_pipeline.warehouse.connection import connect
 
 
-def write_demo_config(work: Path, source: dict[str, object]) -> Path:
+def write_demo_config(work: Path, source: dict[str, object], users: list[str]) -> Path:
+    """eur.yaml for the demo, with a sample directory and rate plans so billing shows real costs."""
+    directory, rates = write_sample_billing_inputs(work, users)
     config = {
         "warehouse": "./warehouse.duckdb",
         "landing_dir": "./landing",
-        "timezone": "UTC",
+        "timezone": "Europe/Paris",
+        "directory": f"./{directory.name}",
+        "rates": f"./{rates.name}",
         "sources": [source],
     }
     path = work / "eur.yaml"
@@ -29,9 +34,9 @@ def top_users(warehouse: Path, limit: int = 5) -> list[tuple]:
     con = connect(warehouse, read_only=True, wait_seconds=30)
     try:
         return con.execute(
-            """SELECT user_jid, sum(messages_sent) AS sent, sum(messages_received) AS received,
-                      sum(conversations) AS conversations
-               FROM billing GROUP BY user_jid ORDER BY sent DESC, user_jid LIMIT ?""",
+            """SELECT user_jid, coalesce(any_value(name), '(not in directory)'), sum(messages_sent),
+                      sum(messages_received), sum(total_cost), any_value(currency)
+               FROM billing GROUP BY user_jid ORDER BY sum(messages_sent) DESC, user_jid LIMIT ?""",
             [limit],
         ).fetchall()
     finally:
@@ -42,7 +47,8 @@ def run_demo(work: Path, conversations: int = 3000, users: int = 150, days: int 
     work = work.resolve()
     incoming = work / "incoming"
     started = time.monotonic()
-    files = generate(incoming, GenerateSpec(conversations=conversations, users=users, days=days))
+    spec = GenerateSpec(conversations=conversations, users=users, days=days)
+    files = generate(incoming, spec)
     print(f"generated {len(files)} archive files into {incoming}", file=sys.stderr)
     config_path = write_demo_config(
         work,
@@ -55,15 +61,16 @@ def run_demo(work: Path, conversations: int = 3000, users: int = 150, days: int 
             "move_to": "collected",
             "min_age_seconds": 0,
         },
+        generated_users(spec),
     )
     outcome = run_pipeline(str(config_path))
     print(outcome.summary)
     if not outcome.success:
         print(f"eur-pipeline demo: {outcome.reason}", file=sys.stderr)
         return 1
-    print("top users (sent / received / conversations):")
-    for jid, sent, received, convs in top_users(work / "warehouse.duckdb"):
-        print(f"  {jid:32} {sent:6} {received:6} {convs:6}")
+    print(f"top users:\n  {'user':30} {'name':20} {'sent':>6} {'received':>9} {'cost':>9}")
+    for jid, name, sent, received, cost, currency in top_users(work / "warehouse.duckdb"):
+        print(f"  {jid:30} {name:20} {sent:6} {received:9} {cost:9.2f} {currency}")
     print(f"config:    {config_path}")
     print(
         f"warehouse: {work / 'warehouse.duckdb'}   (try: eur-pipeline sql --config {config_path} "

@@ -101,6 +101,11 @@ def _conversation(spec: GenerateSpec, rng: random.Random, users: list[str]) -> t
     return start, records
 
 
+def generated_users(spec: GenerateSpec) -> list[str]:
+    """The bare JIDs ``generate`` uses for this spec (same seed, same users)."""
+    return _users(spec, random.Random(spec.seed))
+
+
 def iter_conversations(spec: GenerateSpec) -> Iterator[tuple[datetime, list[str]]]:
     rng = random.Random(spec.seed)
     users = _users(spec, rng)

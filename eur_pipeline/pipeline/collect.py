@@ -8,6 +8,7 @@ content (or by an unchanged name/size/mtime) and loads nothing twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import duckdb
 
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, SourceError
+from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.registry import get_format
 from eur_pipeline.pipeline.landing import keep_backup, staging_path
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
@@ -91,6 +93,21 @@ def _complete(
     )
 
 
+def _progress_logger(source: str, remote: RemoteFile, every_seconds: float = 5.0) -> Callable[[int], None]:
+    """Log records loaded so far, at most every few seconds, so long files show progress."""
+    started = last = time.monotonic()
+
+    def report(loaded: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_seconds:
+            last = now
+            rate = loaded / max(now - started, 1e-9)
+            log.info("%s: %s: %s records loaded (%.0f records/s)", source, remote.name, f"{loaded:,}", rate)
+
+    return report
+
+
 def collect_file(
     con: duckdb.DuckDBPyConnection,
     config: EurConfig,
@@ -133,9 +150,13 @@ def collect_file(
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
     ident = FileIdentity(landing_path=str(landed), **ident_args)  # type: ignore[arg-type]
     fmt = get_format(cfg.format)
-    outcome: LoadOutcome = load_archive(con, ident, lambda result: fmt.parse(landed, result))
+    fault_point("before_commit")
+    outcome: LoadOutcome = load_archive(
+        con, ident, lambda result: fmt.parse(landed, result), on_batch=_progress_logger(cfg.name, remote)
+    )
     if outcome.status == "quarantined":
         log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
+    fault_point("before_complete")
     _complete(con, src, cfg, remote, report)
     return FileResult(
         cfg.name,

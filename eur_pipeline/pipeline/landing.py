@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -15,12 +16,21 @@ def staging_path(landing_dir: Path, source: str, name: str) -> Path:
 
 def keep_backup(staged: Path, landing_dir: Path, source: str, name: str, sha256: str) -> Path:
     """Move a staged download to ``landing_dir/<source>/<name>``; a different file already under that
-    name is never overwritten (the new one gets a ``.<sha12>`` suffix)."""
+    name is never overwritten (the new one gets a ``.<sha12>`` suffix). The same content left there by
+    a run killed before its commit is simply replaced, so a crash never leaves a second copy."""
     folder = landing_dir / source
     target = folder / name.replace("/", "__")
-    if target.exists():
+    if target.exists() and not _same_content(target, sha256):
         target = target.with_name(f"{target.name}.{sha256[:12]}")
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged, target)
     fsync_dir(target.parent)
     return target
+
+
+def _same_content(path: Path, sha256: str) -> bool:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest() == sha256

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
+from eur_pipeline.faults import fault_point
 from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.sql_files import read_sql
 
@@ -20,6 +21,7 @@ def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int
     if touched:
         with transaction(con):
             con.execute(read_sql(sql_file))
+            fault_point(f"transform:{stage}")
     return touched
 
 

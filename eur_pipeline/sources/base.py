@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from eur_pipeline.config import SourceConfig
 from eur_pipeline.errors import SourceError
+from eur_pipeline.faults import fault_point
 
 COPY_CHUNK = 1 << 20
 
@@ -125,6 +126,7 @@ def stream_to_file(
                 digest.update(block)
                 out.write(block)
                 size += len(block)
+                fault_point("download")
             out.flush()
             os.fsync(out.fileno())
         if size != remote.size:

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from eur_pipeline.errors import QuarantineError
+from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 
@@ -89,6 +90,7 @@ def load_archive(
                 finally:
                     con.unregister("_eur_batch")
                 loaded += batch.num_rows
+                fault_point("mid_load")
                 if on_batch:
                     on_batch(loaded)
             rejects = result.reject_table()

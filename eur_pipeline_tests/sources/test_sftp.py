@@ -150,6 +150,17 @@ def test_fetch_streams_verifies_size_and_sha256(sshd: Sshd, remote_dir: Path, tm
     assert os.listdir(tmp_path / "landing") == ["big.xml"]  # no temporary file left
 
 
+def test_large_reads_only_when_the_server_announces_them(
+    sshd: Sshd, remote_dir: Path, embedded_sftp: EmbeddedSftpServer
+) -> None:
+    """OpenSSH announces ~255 KiB reads (limits@openssh.com); a server that does not gets 32 KiB."""
+    with SftpSource(sshd.source_config(remote_dir)) as src:
+        assert src._read_size > 32 * 1024
+    (embedded_sftp.root / "backup2").mkdir()
+    with SftpSource(_embedded_config(embedded_sftp, EMBEDDED_PASSWORD)) as src:
+        assert src._read_size == 32 * 1024
+
+
 def test_fetch_refuses_a_file_that_grew_since_listing(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:
     path = write_remote(remote_dir, "growing.xml", b"x" * 1000)
     with SftpSource(sshd.source_config(remote_dir)) as src:

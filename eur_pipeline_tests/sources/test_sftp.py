@@ -362,7 +362,7 @@ def test_after_a_failed_reconnect_the_source_fails_fast(sshd: Sshd, remote_dir: 
         started = time.monotonic()
         with pytest.raises(TransientSourceError, match="not retried again"):
             src.complete(remote)  # ... but only once per session: later calls fail at once
-        assert time.monotonic() - started < 0.1
+        assert time.monotonic() - started < 0.5  # no network wait at all (slack for a loaded CI box)
 
 
 def test_reconnects_after_a_dropped_connection(sshd: Sshd, remote_dir: Path, tmp_path: Path) -> None:

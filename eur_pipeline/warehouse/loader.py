@@ -81,14 +81,9 @@ def load_archive(
         with transaction(con):
             loaded = 0
             for batch in parse(result):
-                con.register("_eur_batch", batch)
-                try:
-                    con.execute(
-                        f"INSERT INTO message_records SELECT ?, {_RECORD_COLUMNS} FROM _eur_batch",
-                        [ident.file_id],
-                    )
-                finally:
-                    con.unregister("_eur_batch")
+                # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
+                # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
+                con.execute(f"INSERT INTO message_records SELECT ?, {_RECORD_COLUMNS} FROM batch", [ident.file_id])
                 loaded += batch.num_rows
                 fault_point("mid_load")
                 if on_batch:

@@ -196,6 +196,9 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
                 "files_duplicate": sum(r.count("duplicate") for r in reports),
                 "records_loaded": sum(r.records for r in reports),
                 "failed_sources": dg.MetadataValue.json({r.source: r.error for r in reports if r.error}),
+                "failed_files": dg.MetadataValue.json(
+                    [f"{f.source}/{f.name}: {f.detail}" for f in files if f.outcome == "failed"]
+                ),
                 "this_run": dg.MetadataValue.md(
                     markdown_rows(
                         ["source", "name", "outcome", "records", "rejected", "detail"],

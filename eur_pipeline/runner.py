@@ -67,6 +67,7 @@ def run_pipeline(config_path: str | None = None) -> RunOutcome:
     path = str(find_config_path(config_path))
     config = load_config(path)  # fail fast with the key and reason before Dagster starts
     from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
+
     defs = build_definitions(path)
     job = defs.resolve_job_def(PIPELINE_JOB.name)
     with dg.DagsterInstance.ephemeral() as instance:
@@ -83,4 +84,9 @@ def run_pipeline(config_path: str | None = None) -> RunOutcome:
     if failed:
         names = ", ".join(f"{k} ({v})" for k, v in failed.items())
         return RunOutcome(False, f"source(s) failed: {names}", summary, failed)
+    failed_files = list(meta.get("failed_files") or [])
+    if failed_files:
+        more = f" (+{len(failed_files) - 1} more)" if len(failed_files) > 1 else ""
+        reason = f"{len(failed_files)} file(s) not collected, retried next run: {failed_files[0]}{more}"
+        return RunOutcome(False, reason, summary, failed)
     return RunOutcome(True, "ok", summary, failed)

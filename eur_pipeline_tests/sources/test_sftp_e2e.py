@@ -146,6 +146,7 @@ def test_lan_failure_mid_transfer_then_resume(
     print(f"\n{mode} mid-transfer run: exit {result.returncode} after {result.elapsed:.1f}s")
     assert relay.tripped.is_set()
     assert "1 failed" in result.stdout + result.stderr  # the broken download is reported, not loaded
+    assert result.returncode == 1 and "1 file(s) not collected, retried next run: " in result.stderr
     assert result.elapsed < 60
     assert (remote_dir / "zz_big.xml").read_bytes() == big  # remote intact
     assert staging_leftovers(tmp_path / "landing") == []  # no partial download left

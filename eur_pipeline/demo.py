@@ -1,7 +1,9 @@
-"""``eur-pipeline demo``: generated month of archives → the whole pipeline → a summary."""
+"""``eur-pipeline demo``: a generated month of archives on an embedded SFTP server → the whole pipeline."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -11,7 +13,10 @@ import yaml
 from eur_pipeline.billing.sample import write_sample_billing_inputs
 from eur_pipeline.generate import GenerateSpec, generate, generated_users
 from eur_pipeline.runner import run_pipeline
+from eur_pipeline.sources.embedded_sftp import EmbeddedSftpServer
 from eur_pipeline.warehouse.connection import connect
+
+DEMO_PASSWORD_VAR = "EUR_DEMO_SFTP_PASSWORD"
 
 
 def write_demo_config(work: Path, source: dict[str, object], users: list[str]) -> Path:
@@ -44,34 +49,50 @@ def top_users(warehouse: Path, limit: int = 5) -> list[tuple]:
 
 
 def run_demo(work: Path, conversations: int = 3000, users: int = 150, days: int = 30) -> int:
+    """Serve a generated month of archives from an embedded SFTP server (loopback, pinned host key,
+    password from the environment) and collect it exactly as production would: ``on_success: delete``."""
     work = work.resolve()
-    incoming = work / "incoming"
+    remote = work / "sftp-root" / "backup2"
     started = time.monotonic()
     spec = GenerateSpec(conversations=conversations, users=users, days=days)
-    files = generate(incoming, spec)
-    print(f"generated {len(files)} archive files into {incoming}", file=sys.stderr)
-    config_path = write_demo_config(
-        work,
-        {
-            "name": "demo-drop",
-            "kind": "local",
-            "path": "./incoming",
-            "site": "Corporation 1/Avaya IM",
-            "on_success": "move",
-            "move_to": "collected",
-            "min_age_seconds": 0,
-        },
-        generated_users(spec),
-    )
-    outcome = run_pipeline(str(config_path))
+    files = generate(remote, spec)
+    print(f"generated {len(files)} archive files into {remote}", file=sys.stderr)
+    password = secrets.token_urlsafe(18)
+    os.environ[DEMO_PASSWORD_VAR] = password
+    with EmbeddedSftpServer(work / "sftp-root", users={"eur": password}) as server:
+        print(f"embedded SFTP server on 127.0.0.1:{server.port} (host key {server.fingerprint})", file=sys.stderr)
+        config_path = write_demo_config(
+            work,
+            {
+                "name": "presence-demo",
+                "kind": "sftp",
+                "site": "Corporation 1/Avaya IM",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "username": "eur",
+                "password": f"${{{DEMO_PASSWORD_VAR}:-}}",
+                "known_hosts": str(server.known_hosts),
+                "remote_path": "backup2",
+                "on_success": "delete",
+                "min_age_seconds": 0,
+            },
+            generated_users(spec),
+        )
+        outcome = run_pipeline(str(config_path))
+        left = sorted(p.name for p in remote.iterdir())
     print(outcome.summary)
     if not outcome.success:
         print(f"eur-pipeline demo: {outcome.reason}", file=sys.stderr)
         return 1
+    print(f"remote folder after collection: {len(left)} file(s) left (on_success: delete)")
     print(f"top users:\n  {'user':30} {'name':20} {'sent':>6} {'received':>9} {'cost':>9}")
     for jid, name, sent, received, cost, currency in top_users(work / "warehouse.duckdb"):
         print(f"  {jid:30} {name:20} {sent:6} {received:9} {cost:9.2f} {currency}")
+    reports = sorted((work / "reports").glob("report-*.html"))
+    if reports:
+        print(f"report:    {reports[-1]}")
     print(f"config:    {config_path}")
+    print(f"backup:    {work / 'landing'}")
     print(
         f"warehouse: {work / 'warehouse.duckdb'}   (try: eur-pipeline sql --config {config_path} "
         f'"SELECT * FROM conversations LIMIT 5")'

@@ -108,3 +108,17 @@ def test_generate_writes_realistic_archives(tmp_path: Path) -> None:
     again = tmp_path / "gen2"
     cli("generate", str(again), "--conversations", "50", "--days", "3", "--seed", "7", cwd=tmp_path)
     assert [f.read_bytes() for f in sorted(again.glob("*.xml"))] == [f.read_bytes() for f in files]
+
+
+def test_demo_collects_over_embedded_sftp_and_deletes(tmp_path: Path) -> None:
+    out = cli("demo", "--dir", str(tmp_path / "demo"), "--conversations", "120", "--days", "5", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "embedded SFTP server on 127.0.0.1:" in out.stderr
+    assert "remote folder after collection: 0 file(s) left" in out.stdout
+    assert "0 quarantined" in out.stdout and "top users:" in out.stdout
+    config = tmp_path / "demo" / "eur.yaml"
+    assert "password: ${EUR_DEMO_SFTP_PASSWORD:-}" in config.read_text()  # the secret is not in the file
+    count = cli(
+        "sql", "--config", str(config), "--format", "csv", "SELECT count(*) AS n FROM conversations", cwd=tmp_path
+    )
+    assert count.stdout.splitlines() == ["n", "120"]

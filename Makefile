@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install system-deps demo test test-fast lint ui bench clean
+.PHONY: install system-deps demo test test-fast lint ui webserver daemon bench clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -40,8 +40,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check eur_pipeline eur_pipeline_tests bench
 	$(BIN)/ruff format --check eur_pipeline eur_pipeline_tests bench
 
+# Development UI on a persistent SQLite home (./dagster_home, git-ignored) with the warehouse pool
+# limit; the repo's dagster.yaml (PostgreSQL) is for the production services below.
 ui: $(STAMP)
-	$(BIN)/dagster dev
+	@mkdir -p dagster_home && printf 'concurrency:\n  pools:\n    default_limit: 1\n' > dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev
+
+# Production services: DAGSTER_HOME holds a copy of ./dagster.yaml; DAGSTER_PG_* and EUR_CONFIG set.
+webserver: $(STAMP)
+	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to a folder holding this repo's dagster.yaml"; exit 1; }
+	$(BIN)/dagster-webserver -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000} -w workspace.yaml
+
+daemon: $(STAMP)
+	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to a folder holding this repo's dagster.yaml"; exit 1; }
+	$(BIN)/dagster-daemon run -w workspace.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -23,9 +23,6 @@ PIPELINE_JOB = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Collect files (a partition range from a sensor, or every ready file when unpartitioned) and "
     "refresh messages, conversations and billing in the same run.",
-    # every step opens the one DuckDB file and the pool runs them one at a time anyway: a process per
-    # step would only add start-up time (~5 s each)
-    executor_def=dg.in_process_executor,
 )
 
 
@@ -54,6 +51,9 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
             ),
         ],
         resources={"eur": EurResource(config_path=config_path)},
+        # every step opens the one DuckDB file and the pool runs them one at a time anyway: a process
+        # per step (the multiprocess default) would only add ~5 s of start-up to each
+        executor=dg.in_process_executor,
     )
 
 

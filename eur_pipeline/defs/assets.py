@@ -19,6 +19,7 @@ import duckdb
 from pydantic import Field
 
 from eur_pipeline.billing.compute import refresh_billing
+from eur_pipeline.billing.reports import write_reports
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.metadata import markdown_rows, markdown_table, table_metadata
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, source_of
@@ -290,4 +291,33 @@ def billing(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
     return dg.MaterializeResult(metadata={**meta, "rows_refreshed": rows})
 
 
-ALL_ASSETS = [ingest, messages, conversations, billing]
+@dg.asset(
+    deps=["billing"],
+    description="Per-period HTML report (offline, self-contained) and chargeback CSVs per cost center and "
+    "per user, under reports_dir; rewritten only when their content changes.",
+    group_name=GROUP,
+    kinds={"html", "csv"},
+    pool=POOL,
+    retry_policy=RETRY,
+    automation_condition=EAGER,
+)
+def reports(context: dg.AssetExecutionContext, eur: EurResource) -> dg.MaterializeResult:
+    """Render the reports from billing (runs after the blocking billing reconciliation check)."""
+    cfg = eur.load()
+    with eur.warehouse(cfg, on_wait=context.log.warning) as con:
+        written = write_reports(con, cfg)
+    latest = written.latest
+    meta: dict[str, object] = {
+        "reports_dir": dg.MetadataValue.path(str(written.directory)),
+        "index": dg.MetadataValue.url(written.index.resolve().as_uri()),
+        "periods": len(written.periods),
+    }
+    if latest is not None:
+        meta["latest_report"] = dg.MetadataValue.url(latest.html.resolve().as_uri())
+        meta["latest_cost_centers_csv"] = dg.MetadataValue.path(str(latest.cost_centers_csv))
+        meta["latest_users_csv"] = dg.MetadataValue.path(str(latest.users_csv))
+    meta["files"] = dg.MetadataValue.md("\n".join(f"- [{p.name}]({p.resolve().as_uri()})" for p in written.paths[:40]))
+    return dg.MaterializeResult(metadata=meta)
+
+
+ALL_ASSETS = [ingest, messages, conversations, billing, reports]

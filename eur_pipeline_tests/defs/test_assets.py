@@ -68,9 +68,12 @@ def test_partition_range_run_loads_its_files_and_refreshes_billing(config: EurCo
         assert all(c.passed for c in checks.values()), {k: c.passed for k, c in checks.items()}
         meta = next(e for e in mats if e.asset_key == dg.AssetKey("billing")).materialization.metadata
         assert meta["dagster/row_count"].value > 0 and "dagster/column_schema" in meta
+        report = next(e for e in mats if e.asset_key == dg.AssetKey("reports")).materialization.metadata
+        assert report["periods"].value >= 1 and report["latest_report"].value.startswith("file://")
     assert not list((tmp_path / "incoming").glob("*.xml"))  # on_success: delete, after the commit
     assert _count(tmp_path, "SELECT count(*) FROM archive_files") == len(files)
     assert _count(tmp_path, "SELECT count(*) FROM billing") > 0
+    assert (tmp_path / "reports" / "index.html").is_file()
 
 
 def test_rerun_of_one_collected_file_reports_the_ledger_and_loads_nothing_twice(

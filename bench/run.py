@@ -1,0 +1,328 @@
+"""``make bench``: the pipeline against the XML parser's own limit, in one run, on data it generates.
+
+Every measurement runs in a fresh subprocess, so wall time and peak RSS (``os.wait4``) are that
+process's own. Printed side by side with ratios:
+
+* full ``eur-pipeline run`` (Dagster start-up, collect, parse, load, messages, conversations, billing)
+  on a ~570 MB archive and on a ~115 MB one (memory must stay flat);
+* the minimal streaming reference and ``pandas.read_xml`` (``bench/reference.py``); pandas holds the
+  whole document in memory (~14x the file), so it runs on the 115 MB file and is extrapolated by
+  record count — the output says so;
+* incremental cost: one small new file into a warehouse of >= 10M records vs into an empty one;
+* many files: 2,000 small pending files in one run, and the overhead per file.
+
+``BENCH_SCALE`` (default 1.0) scales every data size, e.g. ``BENCH_SCALE=0.1 make bench`` for a smoke run.
+Generated data is cached in ``bench/out/data`` (keyed by its parameters); warehouses are rebuilt each run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+BIG_CONVERSATIONS = max(200, int(100_000 * SCALE))  # ~570 MB, ~1.6M records at scale 1
+SMALL_CONVERSATIONS = max(40, BIG_CONVERSATIONS // 5)  # ~115 MB
+MANY_FILES = max(20, int(2_000 * min(SCALE, 1.0)))
+MANY_CONVERSATIONS = MANY_FILES * 2
+INCREMENTAL_TARGET_RECORDS = int(10_000_000 * SCALE)
+NEW_FILE_CONVERSATIONS = 300
+
+CONFIG = """\
+warehouse: ./warehouse.duckdb
+landing_dir: ./landing
+extension_length: 5
+timezone: UTC
+sources:
+  - name: bench
+    kind: local
+    format: avaya_presence_xml
+    site: "Corporation 1/Avaya IM"
+    path: ./incoming
+    pattern: "*.xml"
+    on_success: keep
+    min_age_seconds: 0
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One subprocess: wall seconds, peak RSS in MB, and what it printed."""
+
+    wall: float
+    peak_mb: float
+    stdout: str
+
+
+def measure(args: list[str], cwd: Path = ROOT) -> Measured:
+    """Run ``args`` to completion; its own peak RSS comes from ``wait4`` (not the max over all children)."""
+    log = OUT / "last_subprocess.log"
+    with open(log, "w+") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(args)} failed ({proc.returncode}):\n{text[-3000:]}")
+    return Measured(wall, usage.ru_maxrss / 1024, text)
+
+
+def generate(name: str, conversations: int, *extra: str) -> Path:
+    """``eur-pipeline generate`` into ``bench/out/data/NAME-PARAMS`` once; reused while the parameters match."""
+    target = OUT / "data" / "-".join([name, str(conversations), *extra]).replace("--", "")
+    if not (target / ".done").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        print(f"  generating {name} ({conversations:,} conversations) ...", flush=True)
+        measure([str(BIN / "eur-pipeline"), "generate", str(target), "--conversations", str(conversations), *extra])
+        (target / ".done").touch()
+    return target
+
+
+def one_file(folder: Path) -> Path:
+    (xml,) = sorted(folder.glob("*.xml"))
+    return xml
+
+
+def fresh_site(name: str, files: list[Path]) -> Path:
+    """A working directory with eur.yaml and ``incoming/`` holding (hard links to) ``files``."""
+    site = OUT / "runs" / name
+    shutil.rmtree(site, ignore_errors=True)
+    (site / "incoming").mkdir(parents=True)
+    (site / "eur.yaml").write_text(CONFIG)
+    for path in files:
+        add_file(site, path)
+    return site
+
+
+def add_file(site: Path, path: Path) -> None:
+    """Hard-link ``path`` into the site's incoming folder (every generated archive has the same name)."""
+    os.link(path, site / "incoming" / f"{path.parent.name}_{path.name}")
+
+
+def full_run(site: Path) -> Measured:
+    return measure([str(BIN / "eur-pipeline"), "run", "--config", str(site / "eur.yaml")])
+
+
+def stage_run(site: Path) -> dict[str, float]:
+    """The pipeline's own work per stage, without Dagster (``python -m bench.stages``)."""
+    result = measure([sys.executable, "-m", "bench.stages", str(site / "eur.yaml")])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def reference(kind: str, xml: Path) -> tuple[int, Measured]:
+    result = measure([sys.executable, "-m", "bench.reference", kind, str(xml), str(OUT / f"ref_{kind}.duckdb")])
+    return int(result.stdout.strip().splitlines()[-1]), result
+
+
+def records_in(site: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(site / "warehouse.duckdb"), read_only=True)
+    try:
+        row = con.execute("SELECT count(*) FROM message_records").fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+def split_archive(xml: Path, folder: Path, files: int) -> list[Path]:
+    """Cut a generated archive into ``files`` smaller archives at record boundaries (the generator
+    writes one ``<message`` per line start; bodies never hold a newline)."""
+    from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records: list[list[str]] = []
+    with open(xml, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("  <message"):
+                records.append([line])
+            elif records and line != ARCHIVE_TAIL:
+                records[-1].append(line)
+    per_file = -(-len(records) // files)
+    paths = []
+    for i in range(files):
+        chunk = records[i * per_file : (i + 1) * per_file]
+        path = folder / f"IMArchive_part{i:05d}.xml"
+        path.write_text(ARCHIVE_HEAD + "".join("".join(r) for r in chunk) + ARCHIVE_TAIL, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def grow_warehouse(site: Path, target: int) -> int:
+    """Copies of the loaded rows under new file ids and threads, shifted back one month per copy, until
+    the warehouse holds ``target`` records — derived tables copied alike, so it is consistent and cheap."""
+    import duckdb
+
+    con = duckdb.connect(str(site / "warehouse.duckdb"))
+    con.execute("SET TimeZone = 'UTC'")
+    base = con.execute("SELECT count(*) FROM message_records").fetchone()[0]  # type: ignore[index]
+    copies = max(0, -(-target // max(base, 1)) - 1)
+    tables = ("archive_files", "message_records", "messages", "conversations", "billing", "billing_thread_periods")
+    con.execute("BEGIN")
+    for table in tables:
+        con.execute(f"CREATE TEMP TABLE _orig_{table} AS SELECT * FROM {table}")
+    for k in range(1, copies + 1):
+        shift = f"INTERVAL {k} MONTH"
+        con.execute(
+            f"""INSERT INTO archive_files SELECT * REPLACE (file_id || '-{k}' AS file_id, sha256 || '-{k}' AS sha256,
+                       name || '.{k}' AS name, collected_at - {shift} AS collected_at) FROM _orig_archive_files"""
+        )
+        con.execute(
+            f"""INSERT INTO message_records SELECT * REPLACE (file_id || '-{k}' AS file_id,
+                       sent_at - {shift} AS sent_at, thread_id || '-{k}' AS thread_id) FROM _orig_message_records"""
+        )
+        con.execute(
+            f"""INSERT INTO messages SELECT * REPLACE (md5(message_id || '-{k}') AS message_id,
+                       thread_id || '-{k}' AS thread_id, sent_at - {shift} AS sent_at) FROM _orig_messages"""
+        )
+        con.execute(
+            f"""INSERT INTO conversations SELECT * REPLACE (thread_id || '-{k}' AS thread_id,
+                       started_at - {shift} AS started_at, ended_at - {shift} AS ended_at) FROM _orig_conversations"""
+        )
+        con.execute(f"INSERT INTO billing SELECT * REPLACE (period - {shift} AS period) FROM _orig_billing")
+        con.execute(
+            f"""INSERT INTO billing_thread_periods SELECT thread_id || '-{k}', period - {shift}
+                FROM _orig_billing_thread_periods"""
+        )
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
+    total = con.execute("SELECT count(*) FROM message_records").fetchone()[0]  # type: ignore[index]
+    con.close()
+    return int(total)
+
+
+def fmt_row(name: str, records: int, wall: float, peak: float, ref_wall: float, note: str = "") -> str:
+    rate = records / wall if wall else 0.0
+    return f"{name:<44} {records:>11,} {wall:>9.1f} {rate:>11,.0f} {peak:>8.0f} {wall / ref_wall:>8.2f}x  {note}"
+
+
+def verdict(ok: bool) -> str:
+    return "MET " if ok else "MISSED"
+
+
+def main() -> None:
+    started = time.perf_counter()
+    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT / "runs", ignore_errors=True)
+    print(f"eur-pipeline bench (BENCH_SCALE={SCALE:g}, {os.cpu_count()} CPUs)", flush=True)
+    big = one_file(generate("big", BIG_CONVERSATIONS, "--one-file"))
+    small = one_file(generate("small", SMALL_CONVERSATIONS, "--one-file", "--seed", "2"))
+    many_src = one_file(generate("many", MANY_CONVERSATIONS, "--one-file", "--seed", "3"))
+    new = one_file(generate("new", NEW_FILE_CONVERSATIONS, "--one-file", "--seed", "4", "--days", "1"))
+    new2 = one_file(generate("new2", NEW_FILE_CONVERSATIONS, "--one-file", "--seed", "5", "--days", "1"))
+
+    print("  (b) streaming reference ...", flush=True)
+    ref_records, ref = reference("stream", big)
+    print("  (a) eur-pipeline run, large archive ...", flush=True)
+    big_site = fresh_site("big", [big])
+    full = full_run(big_site)
+    full_records = records_in(big_site)
+    print("  (a) eur-pipeline run, 115 MB-class archive ...", flush=True)
+    small_site = fresh_site("small", [small])
+    full_small = full_run(small_site)
+    small_records = records_in(small_site)
+    print("  (c) pandas.read_xml on the smaller archive ...", flush=True)
+    pandas_records, pandas_small = reference("pandas", small)
+    pandas_wall = pandas_small.wall * ref_records / pandas_records
+    print("  stage timings (no Dagster), large archive ...", flush=True)
+    stages = stage_run(fresh_site("stages", [big]))
+
+    print("  incremental: empty warehouse vs one of >= 10M records ...", flush=True)
+    empty_site = fresh_site("incr_empty", [new])
+    incr_empty_stages = stage_run(empty_site)
+    grown = grow_warehouse(big_site, INCREMENTAL_TARGET_RECORDS)
+    add_file(big_site, new)
+    incr_big_stages = stage_run(big_site)
+    incr_empty = full_run(fresh_site("incr_empty_run", [new2]))
+    add_file(big_site, new2)
+    incr_big = full_run(big_site)
+
+    print(f"  many files: {MANY_FILES:,} pending files in one run ...", flush=True)
+    parts = split_archive(many_src, OUT / "data" / f"many-split-{MANY_FILES}", MANY_FILES)
+    many = full_run(fresh_site("many", parts))
+    many_records = records_in(OUT / "runs" / "many")
+    many_one = full_run(fresh_site("many_one", [many_src]))
+    per_file_ms = (many.wall - many_one.wall) / MANY_FILES * 1000
+
+    mb = big.stat().st_size / 1e6
+    print()
+    small_mb = small.stat().st_size / 1e6
+    print(f"Large archive: {mb:,.0f} MB, {ref_records:,} records; smaller archive: {small_mb:,.0f} MB")
+    print(f"{'':<44} {'records':>11} {'wall s':>9} {'records/s':>11} {'peak MB':>8} {'vs ref':>9}")
+    print(fmt_row("(b) reference: lxml iterparse+clear->Arrow->DuckDB", ref_records, ref.wall, ref.peak_mb, ref.wall))
+    print(fmt_row("(a) eur-pipeline run (everything, Dagster)", full_records, full.wall, full.peak_mb, ref.wall))
+    print(
+        fmt_row(
+            "(c) pandas.read_xml + DuckDB (extrapolated)",
+            ref_records,
+            pandas_wall,
+            pandas_small.peak_mb,
+            ref.wall,
+            f"measured {pandas_small.wall:.1f} s / {pandas_small.peak_mb:,.0f} MB on {pandas_records:,} records",
+        )
+    )
+    print(
+        fmt_row("(a) eur-pipeline run, smaller archive", small_records, full_small.wall, full_small.peak_mb, ref.wall)
+    )
+    print("Stages of the large run without Dagster (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    print()
+    ratio_ref = full.wall / ref.wall
+    ratio_pandas = full.wall / pandas_wall
+    growth = full.peak_mb / full_small.peak_mb - 1
+    incr_ratio = incr_big_stages["total"] / incr_empty_stages["total"]
+    print(f"Incremental: {NEW_FILE_CONVERSATIONS} conversations ({new.stat().st_size / 1e3:,.0f} kB) as a new file")
+    print(
+        f"  into an empty warehouse: pipeline work {incr_empty_stages['total']:.2f} s; "
+        f"eur-pipeline run {incr_empty.wall:.1f} s"
+    )
+    print(
+        f"  into {grown:,} records: pipeline work {incr_big_stages['total']:.2f} s; "
+        f"eur-pipeline run {incr_big.wall:.1f} s"
+    )
+    print("  stages empty: " + ", ".join(f"{k} {v:.2f}" for k, v in incr_empty_stages.items()))
+    print("  stages 10M+:  " + ", ".join(f"{k} {v:.2f}" for k, v in incr_big_stages.items()))
+    print(
+        f"Many files: {MANY_FILES:,} files / {many_records:,} records collected in 1 run: {many.wall:.1f} s, "
+        f"peak {many.peak_mb:,.0f} MB; the same records as one file: {many_one.wall:.1f} s -> "
+        f"{per_file_ms:.1f} ms overhead per file"
+    )
+    print()
+    print("Targets (issue 6):")
+    print(f"  [{verdict(ratio_ref <= 2.0)}] full run <= 2.0x reference wall: {ratio_ref:.2f}x")
+    print(f"  [{verdict(ratio_pandas <= 0.5)}] full run <= 0.5x pandas (extrapolated) wall: {ratio_pandas:.2f}x")
+    print(f"  [{verdict(full.peak_mb <= 500)}] peak RSS <= 500 MB: {full.peak_mb:,.0f} MB")
+    print(f"  [{verdict(growth < 0.2)}] peak RSS < +20 % vs the smaller archive: {growth * 100:+.0f} %")
+    incr_ok = grown >= INCREMENTAL_TARGET_RECORDS and incr_ratio <= 3.0
+    print(f"  [{verdict(incr_ok)}] incremental (pipeline work) <= 3x: {incr_ratio:.2f}x")
+    print(f"  [{verdict(many_records > 0)}] {MANY_FILES:,} pending files collected in 1 run, {per_file_ms:.1f} ms/file")
+    print(f"bench took {time.perf_counter() - started:.0f} s")
+    sftp_bench()
+
+
+def sftp_bench() -> None:
+    """The SFTP download benchmark (bench/sftp_download.py, another issue's), when it and sshd exist."""
+    try:
+        from bench import sftp_download
+    except ImportError:
+        return
+    if not Path("/usr/sbin/sshd").exists():
+        print("sftp download bench skipped: /usr/sbin/sshd not installed (make system-deps)")
+        return
+    print()
+    sftp_download.main([])
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eur_pipeline.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
 
 
 class SourceConfig(BaseModel):
@@ -45,6 +46,13 @@ class SourceConfig(BaseModel):
     def options(self) -> dict[str, Any]:
         """The kind-specific keys (host, path, ...), for the source plugin to validate."""
         return dict(self.model_extra or {})
+
+    def __repr_args__(self) -> Any:
+        """repr/str never show a secret (password, passphrase, ...): they end up in logs and tracebacks."""
+        for key, value in super().__repr_args__():
+            if key and _SECRET_KEY.search(key) and value is not None:
+                value = "**********"
+            yield key, value
 
 
 class EurConfig(BaseModel):

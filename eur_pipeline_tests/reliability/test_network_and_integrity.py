@@ -1,0 +1,173 @@
+"""Network faults through a TCP relay in front of the real sshd (reset, blackhole, slow link) during a
+full collector run, and the plain-SQL integrity checks catching a tampered warehouse."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from eur_pipeline.config import load_config
+from eur_pipeline.pipeline.integrity import check_integrity
+from eur_pipeline.warehouse.migrations import open_warehouse
+from eur_pipeline_tests.conftest import archive_text, chat
+from eur_pipeline_tests.reliability.conftest import (
+    Sshd,
+    TcpRelay,
+    core_run,
+    loaded_hashes,
+    make_inputs,
+    read_only,
+    sftp_source,
+    sha256_of,
+    snapshot,
+    write_config,
+    write_remote,
+)
+
+
+class SlowRelay(TcpRelay):
+    """``forward`` until ``after_bytes`` server→client, then at most ``rate`` bytes/s (a congested WAN)."""
+
+    rate = 256 * 1024
+
+    def _pump(self, client, upstream, mode, after):  # type: ignore[no-untyped-def]
+        import select
+
+        down, pair = 0, {client: upstream, upstream: client}
+        while not self._stop.is_set():
+            readable, _, _ = select.select(list(pair), [], [], 0.1)
+            for sock in readable:
+                try:
+                    data = sock.recv(16384)
+                except OSError:
+                    data = b""
+                if not data:
+                    self._close(client, upstream)
+                    return
+                if sock is upstream:
+                    down += len(data)
+                    if down > after:
+                        self.tripped.set()
+                        time.sleep(len(data) / self.rate)
+                try:
+                    pair[sock].sendall(data)
+                except OSError:
+                    self._close(client, upstream)
+                    return
+
+
+def big_archive(megabytes: int) -> bytes:
+    body = "z" * (1 << 20)
+    records = [r for i in range(megabytes) for r in chat(f"BIG{i}", "2017-06-02T15:00:00Z", "a@x", ["b@x"], body)[:1]]
+    return archive_text(records).encode()
+
+
+@pytest.mark.slow
+@pytest.mark.sshd
+@pytest.mark.parametrize("mode", ["reset", "blackhole", "slow"])
+def test_network_fault_mid_transfer_then_next_run_completes(
+    sshd: Sshd, remote_dir: Path, tmp_path: Path, tcp_relay, mode: str
+) -> None:
+    inputs = make_inputs(remote_dir, seed=3, conversations=30, days=1, files_per_day=2)
+    big = big_archive(24)
+    write_remote(remote_dir, "ZZ_big.xml", big, age_seconds=10)  # newest: collected last
+    inputs["ZZ_big.xml"] = sha256_of(big)
+    if mode == "slow":
+        relay: TcpRelay = SlowRelay(sshd.port, "slow", after_bytes=20 << 20)
+    else:
+        relay = tcp_relay(sshd.port, mode=mode, after_bytes=20 << 20)
+    # Through the relay the host is [127.0.0.1]:relay_port, not in known_hosts: pin the fingerprint.
+    source = sftp_source(sshd, remote_dir, port=relay.port, known_hosts=None, host_key_fingerprint=sshd.fingerprint())
+    source.update(timeout_seconds=3, connect_retries=1)
+    config = load_config(write_config(tmp_path, source))
+    started = time.monotonic()
+    try:
+        [report] = core_run(config)
+    finally:
+        relay.close()
+    elapsed = time.monotonic() - started
+    outcomes = {f.name: f.outcome for f in report.files}
+    print(
+        f"\n{mode}: first run {elapsed:.1f}s, outcomes {sorted(set(outcomes.values()))}, "
+        f"big: {outcomes.get('ZZ_big.xml')}"
+    )
+    assert relay.tripped.is_set()
+    if mode == "slow":  # slow but alive: completes, in time proportional to the size
+        assert outcomes["ZZ_big.xml"] == "parsed" and elapsed < 60
+    else:
+        assert outcomes["ZZ_big.xml"] == "failed" and elapsed < 30
+        assert sha256_of(big) not in loaded_hashes(config.warehouse)  # nothing partial loaded
+        assert (remote_dir / "ZZ_big.xml").read_bytes() == big  # remote untouched
+    assert all(o == "parsed" for n, o in outcomes.items() if n != "ZZ_big.xml")
+    # the network is back: the next run (direct) completes, nothing lost, nothing twice
+    direct = write_config(tmp_path, sftp_source(sshd, remote_dir))
+    [again] = core_run(load_config(direct))
+    assert again.error is None
+    assert loaded_hashes(config.warehouse) == set(inputs.values())
+    assert list(remote_dir.iterdir()) == []
+    con = read_only(config.warehouse)
+    try:
+        assert check_integrity(con) == []
+        assert con.execute("SELECT count(*) FROM message_records WHERE thread_id LIKE 'BIG%'").fetchone() == (24,)
+    finally:
+        con.close()
+    assert snapshot(direct)["pending_threads"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Integrity checks
+
+
+@pytest.fixture
+def loaded(make_config, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    config = make_config()
+    incoming = Path(config.sources[0].options["path"])
+    (incoming / "a.xml").write_text(archive_text(chat("T1", "2017-06-02T14:57:28Z", "a@x", ["b@x", "c@x"], "hi")))
+    (incoming / "b.xml").write_text(archive_text(chat("T1", "2017-06-02T14:58:28Z", "b@x", ["a@x"], "yo")))
+    core_run(config)
+    return config.warehouse
+
+
+def test_integrity_passes_after_a_normal_run(loaded: Path) -> None:
+    con = read_only(loaded)
+    try:
+        assert check_integrity(con) == []
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "check"),
+    [
+        ("DELETE FROM message_records WHERE record_no = 1", "ledger_matches_loaded_rows"),
+        ("INSERT INTO message_records SELECT * FROM message_records LIMIT 1", "ledger_matches_loaded_rows"),
+        ("UPDATE archive_files SET record_count = record_count + 1", "ledger_matches_loaded_rows"),
+        ("UPDATE messages SET record_count = record_count + 1", "records_match_messages"),
+        ("UPDATE conversations SET message_count = 99", "messages_match_conversations"),
+        ("DELETE FROM conversations", "messages_match_conversations"),
+        ("UPDATE billing SET messages_sent = messages_sent + 1", "billing_matches_messages"),
+        ("UPDATE billing SET total_cost = total_cost + 1", "billing_matches_messages"),
+    ],
+)
+def test_integrity_catches_tampering(loaded: Path, tamper: str, check: str) -> None:
+    con = open_warehouse(loaded)
+    try:
+        con.execute(tamper)
+        findings = check_integrity(con)
+    finally:
+        con.close()
+    assert check in {f.check for f in findings}, findings
+    assert all(f.message and "\n" not in f.message for f in findings)
+
+
+def test_pending_threads_are_not_reported_as_broken(loaded: Path) -> None:
+    """Mid-pipeline (records loaded, transforms not yet run) is not an integrity failure."""
+    con = open_warehouse(loaded)
+    try:
+        con.execute("DELETE FROM messages")
+        con.execute("INSERT INTO pending_threads VALUES ('T1', 'messages')")
+        assert check_integrity(con) == []
+    finally:
+        con.close()

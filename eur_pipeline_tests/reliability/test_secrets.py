@@ -118,11 +118,8 @@ def test_auth_failure_exceptions_carry_no_secret(
 ) -> None:
     monkeypatch.setenv("EUR_SFTP_PASSWORD", WRONG_PASSWORD)
     (embedded_sftp.root / "backup2").mkdir(exist_ok=True)
-    cfg_password = (
-        load_config(password_config(tmp_path / "p", embedded_sftp)).sources[0]
-        if (tmp_path / "p").mkdir() is None
-        else None
-    )
+    (tmp_path / "p").mkdir()
+    cfg_password = load_config(password_config(tmp_path / "p", embedded_sftp)).sources[0]
     monkeypatch.setenv("EUR_KEY_PASSPHRASE", WRONG_PASSPHRASE)
     (tmp_path / "k").mkdir()
     key_config = write_config(
@@ -141,7 +138,6 @@ def test_auth_failure_exceptions_carry_no_secret(
         },
     )
     for source in (cfg_password, load_config(key_config).sources[0]):
-        assert source is not None
         with pytest.raises(SourceError) as info:
             SftpSource(source).__enter__()
         text = "".join(traceback.format_exception(info.value)) + repr(info.value) + repr(source)

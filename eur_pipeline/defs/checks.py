@@ -2,7 +2,8 @@
 
 - ``conversations_schema`` (ERROR, blocking): an invalid conversation must not reach billing.
 - ``billing_reconciles`` (ERROR, blocking): billed counts must equal the messages they bill.
-- ``ledger_matches_records`` (ERROR): a file's ledger count equals its loaded rows.
+- ``ledger_matches_loaded_rows``, ``records_match_messages``, ``messages_match_conversations`` (ERROR):
+  the plain-SQL invariants of ``pipeline.integrity``; ``billing_reconciles`` applies its billing ones.
 - ``rejected_share`` (ERROR): a recently collected file lost more than ``rejected_share_threshold`` of
   its records — billing undercounts it; the good records still flow, so it does not block.
 - ``no_quarantined_files`` (WARN): files quarantined in the last ``RECENT_DAYS``, with their reasons;
@@ -23,6 +24,8 @@ from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.assets import POOL
 from eur_pipeline.defs.metadata import markdown_rows
 from eur_pipeline.defs.resources import EurResource
+from eur_pipeline.pipeline.integrity import CHECKS as INTEGRITY_CHECKS
+from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, billing_matches_messages
 from eur_pipeline.pipeline.validation import conversations_to_check, validate_conversations
 
 RECENT_DAYS = 7
@@ -75,25 +78,32 @@ def no_quarantined_files(eur: EurResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset="message_records",
-    pool=POOL,
-    description="The ledger's record_count equals the rows loaded, for every file.",
-)
-def ledger_matches_records(eur: EurResource) -> dg.AssetCheckResult:
-    with eur.warehouse() as con:
-        rows = con.execute(
-            """SELECT a.source, a.name, a.record_count, coalesce(r.n, 0) FROM archive_files a
-               LEFT JOIN (SELECT file_id, count(*) AS n FROM message_records GROUP BY file_id) r USING (file_id)
-               WHERE a.record_count <> coalesce(r.n, 0)"""
-        ).fetchall()
+def build_integrity_check(name: str, asset: str) -> dg.AssetChecksDefinition:
+    """An ERROR check around one plain-SQL invariant of ``pipeline.integrity`` (threads still queued
+    for a later stage are left out, so a half-finished run is not reported as broken)."""
+    check = INTEGRITY_CHECKS[name]
+
+    @dg.asset_check(asset=asset, name=name, pool=POOL, description=(check.__doc__ or name).split("\n\n")[0])
+    def _check(eur: EurResource) -> dg.AssetCheckResult:
+        with eur.warehouse() as con:
+            findings = check(con)
+        return integrity_result(findings)
+
+    return _check
+
+
+def integrity_result(findings: list[Finding], **metadata: object) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        passed=not rows,
+        passed=not findings,
         metadata={
-            "mismatched_files": len(rows),
-            "examples": dg.MetadataValue.md(markdown_rows(["source", "name", "ledger", "loaded"], rows[:20])),
+            **metadata,
+            "findings": dg.MetadataValue.md("\n".join(f"- {f.message}" for f in findings) or "none"),
+            "examples": dg.MetadataValue.json({f.message: [list(map(str, r)) for r in f.examples] for f in findings}),
         },
     )
+
+
+INTEGRITY = [build_integrity_check(name, asset) for name, asset in CHECKS_BY_ASSET.items() if asset != "billing"]
 
 
 @dg.asset_check(
@@ -154,17 +164,18 @@ def billing_reconciles(eur: EurResource) -> dg.AssetCheckResult:
             [cfg.timezone],
         ).fetchall()
         totals = billing_totals(con)
+        findings = billing_matches_messages(con)
     bad = [r for r in rows if r[1] != r[2] or r[3] != r[4]]
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={
-            "periods": len(rows),
-            "periods_mismatched": len(bad),
-            "per_period": dg.MetadataValue.md(
-                markdown_rows(["period", "messages", "billed_sent", "deliveries", "billed_received"], rows[-24:])
-            ),
-            "total_cost": str(totals["total_cost"]),
-        },
+    if bad:
+        findings.insert(0, Finding("billing_reconciles", f"{len(bad)} period(s) where billing and messages disagree"))
+    return integrity_result(
+        findings,
+        periods=len(rows),
+        periods_mismatched=len(bad),
+        per_period=dg.MetadataValue.md(
+            markdown_rows(["period", "messages", "billed_sent", "deliveries", "billed_received"], rows[-24:])
+        ),
+        total_cost=str(totals["total_cost"]),
     )
 
 
@@ -203,7 +214,7 @@ def build_checks(config: EurConfig | None) -> list[dg.AssetChecksDefinition]:
     return [
         conversations_schema,
         no_quarantined_files,
-        ledger_matches_records,
+        *INTEGRITY,
         rejected_share,
         billing_reconciles,
         *(build_freshness_check(s) for s in sources if s.freshness_hours),

@@ -64,7 +64,13 @@ def test_partition_range_run_loads_its_files_and_refreshes_billing(config: EurCo
         assert archive == set(keys)  # one run, every partition of the range
         assert dg.AssetKey("billing") in {e.asset_key for e in mats}
         checks = _checks(result)
-        assert {"conversations_schema", "billing_reconciles", "ledger_matches_records", "freshness_drop"} <= set(checks)
+        assert {
+            "conversations_schema",
+            "billing_reconciles",
+            "ledger_matches_loaded_rows",
+            "messages_match_conversations",
+            "freshness_drop",
+        } <= set(checks)
         assert all(c.passed for c in checks.values()), {k: c.passed for k, c in checks.items()}
         meta = next(e for e in mats if e.asset_key == dg.AssetKey("billing")).materialization.metadata
         assert meta["dagster/row_count"].value > 0 and "dagster/column_schema" in meta

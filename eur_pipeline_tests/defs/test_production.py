@@ -326,7 +326,13 @@ def test_graphql_launches_a_materialization_and_reads_the_checks(deployment: Dep
             checks[check["name"]] = check
     assert {"conversations_schema", "billing_reconciles", "rejected_share", "freshness_drop"} <= set(checks)
     assert checks["conversations_schema"]["blocking"]
-    for name in ("conversations_schema", "billing_reconciles", "ledger_matches_records", "freshness_drop"):
+    for name in (
+        "conversations_schema",
+        "billing_reconciles",
+        "ledger_matches_loaded_rows",
+        "messages_match_conversations",
+        "freshness_drop",
+    ):
         execution = checks[name]["executionForLatestMaterialization"]
         assert execution and execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"], name
 

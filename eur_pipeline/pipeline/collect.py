@@ -118,11 +118,11 @@ def collect_file(
 ) -> FileResult:
     """One file through the whole contract; never raises for a bad file (quarantine instead)."""
     known = _known_sighting(con, cfg.name, remote)
-    if known is not None:
-        sha, completed = known
-        if not completed:
-            _complete(con, src, cfg, remote, report)
-        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=sha[:16])
+    # A file we already deleted/moved that is listed again is a new upload (mtimes are whole seconds
+    # over SFTP, so name+size+mtime can repeat): download it and let its content decide.
+    if known is not None and not known[1]:
+        _complete(con, src, cfg, remote, report)
+        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=known[0][:16])
 
     staged = staging_path(config.landing_dir, cfg.name, remote.name)
     fetched = src.fetch(remote, staged)

@@ -64,7 +64,8 @@ def ledger_status(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None:
 def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
     con.execute(
         """INSERT INTO file_sightings (source, name, size_bytes, remote_mtime, sha256, seen_at)
-           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT DO UPDATE SET sha256 = excluded.sha256, seen_at = excluded.seen_at, completed_at = NULL""",
         [ident.source, ident.name, ident.size_bytes, ident.remote_mtime, ident.sha256, ident.collected_at],
     )
 

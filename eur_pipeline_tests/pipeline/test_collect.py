@@ -208,3 +208,21 @@ def test_unreachable_source_is_reported_not_raised(make_config: Callable[..., Eu
     config = make_config(source={"path": "./does-not-exist"})
     [report] = run_once(config)
     assert report.failed and "does not exist" in (report.error or "")
+
+
+def test_reupload_with_same_name_size_and_mtime_after_delete_is_collected(
+    make_config: Callable[..., EurConfig],
+) -> None:
+    """SFTP mtimes are whole seconds: a new upload can repeat name, size and mtime of a deleted one."""
+    config = make_config(source={"on_success": "delete"})
+    incoming = Path(config.sources[0].options["path"])
+    first = drop(incoming, "daily.xml", archive_text(chat("T1", "2024-01-05T10:00:00Z", A, [B], "one")))
+    mtime = int(first.stat().st_mtime) - 10
+    os.utime(first, (mtime, mtime))
+    run_once(config)
+    second = drop(incoming, "daily.xml", archive_text(chat("T2", "2024-01-05T10:00:00Z", A, [B], "two")))
+    os.utime(second, (mtime, mtime))
+    [report] = run_once(config)
+    assert report.count("parsed") == 1 and not second.exists()
+    assert query(config, "SELECT count(*) FROM archive_files") == [(2,)]
+    assert query(config, "SELECT count(*), count(completed_at) FROM file_sightings") == [(1, 1)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,11 @@ from eur_pipeline.errors import EurError
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_WAIT_SECONDS = 600.0
+# DuckDB's buffer pool defaults to 80 % of RAM and keeps table blocks cached up to it, so a writer's
+# RSS grew with the warehouse. A fixed cap keeps the pipeline's memory flat (large sorts and
+# aggregations spill to ``<warehouse>.tmp`` instead); 192 MB costs no measurable time on a 1.6M-record
+# load (make bench). Override with EUR_DUCKDB_MEMORY_LIMIT (any DuckDB size, e.g. "2GB").
+WRITER_MEMORY_LIMIT = os.environ.get("EUR_DUCKDB_MEMORY_LIMIT", "192MB")
 
 
 class WarehouseLockedError(EurError):
@@ -66,6 +72,8 @@ def connect(
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 10.0)
     con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        con.execute("SET memory_limit = ?", [WRITER_MEMORY_LIMIT])
     return con
 
 

@@ -8,6 +8,7 @@ are refused.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ ROOT_TAG = "messages"
 RECORD_TAG = "message"
 KNOWN_FIELDS = frozenset({"timestamp", "threadId", "sender", "recipient", "body"})
 RAW_LIMIT = 2000
+MAX_ELEMENTS_PER_CHILD = 10_000  # a <message> has a handful of children; more is an attack or garbage
+_RECOUNT_BYTES = 1 << 20  # count an open top-level element again after this much more input
+MAX_TAGS_BEFORE_FIRST_RECORD = 1_000_000  # '<' bytes read before the first </message> (~100 MB of tree)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -67,11 +71,15 @@ def _local(tag: Any) -> str | None:
     return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
 
 
-def _text(element: etree._Element) -> str:
-    """All text of an element: entities decoded, CDATA unwrapped, split CDATA joined, no trimming."""
-    if len(element) == 0:
-        return element.text or ""
-    return "".join(element.itertext())
+_FIELD_OF: dict[Any, str | None] = {}
+
+
+def _field_of(tag: Any) -> str | None:
+    """Local name of a child's tag, memoised in ``_FIELD_OF`` (archives use a handful of tags)."""
+    name = _local(tag)
+    if len(_FIELD_OF) < 1024:  # bounded: a hostile file cannot grow it without limit
+        _FIELD_OF[tag] = name
+    return name
 
 
 class AvayaPresenceXmlFormat:
@@ -83,13 +91,16 @@ class AvayaPresenceXmlFormat:
         if path.stat().st_size == 0:
             raise QuarantineError("file is empty (0 bytes)")
         with open_archive(path) as stream:
-            yield from self._parse_stream(stream, result, batch_size)
+            yield from self._parse_stream(_Janitor(stream), result, batch_size)
 
     def _parse_stream(self, stream: Any, result: ParseResult, batch_size: int) -> Iterator[pa.RecordBatch]:
+        # Only ``end`` events of <message>: every extra event is a trip through the Python loop, which
+        # is where the time goes. The document (root, DTD) is checked on the first record, or after
+        # the loop when there is none.
         context = etree.iterparse(
             stream,
-            events=("start", "end"),
-            tag=(f"{{*}}{ROOT_TAG}", f"{{*}}{RECORD_TAG}", ROOT_TAG, RECORD_TAG),
+            events=("end",),
+            tag=(f"{{*}}{RECORD_TAG}", RECORD_TAG),
             resolve_entities=False,
             load_dtd=False,
             no_network=True,
@@ -99,35 +110,39 @@ class AvayaPresenceXmlFormat:
             remove_pis=True,
         )
         columns = _Columns()
+        append = columns.append
         record_no = 0
-        depth_ok = False
+        root = None
         try:
-            for event, element in context:
-                if not depth_ok:
+            for _, element in context:
+                if root is None:
                     self._check_document(element)
-                    depth_ok = True
-                if event == "start" or _local(element.tag) != RECORD_TAG:
-                    continue
+                    root = element.getroottree().getroot()
+                    if isinstance(stream, _Janitor):
+                        stream.root = root
                 parent = element.getparent()
-                if parent is None or parent.getparent() is not None:
+                if parent is not root:
                     continue  # only <message> elements directly under the root are records
                 record_no += 1
                 try:
-                    columns.append(record_no, element)
+                    append(record_no, element)
                 except RecordRejected as exc:
                     raw = etree.tostring(element, encoding="unicode")[:RAW_LIMIT]
                     result.rejects.append({"record_no": record_no, "reason": str(exc), "raw": raw})
                 element.clear(keep_tail=False)
                 while element.getprevious() is not None:
                     del parent[0]
-                if len(columns) >= batch_size:
+                if len(columns.record_no) >= batch_size:
                     result.record_count += len(columns)
                     yield columns.to_batch()
                     columns = _Columns()
+                    append = columns.append
         except etree.XMLSyntaxError as exc:
             raise QuarantineError(_syntax_reason(exc)) from None
-        if not depth_ok:
-            raise QuarantineError(_no_root_reason(context))
+        if root is None:
+            reason = _no_record_reason(context)
+            if reason:
+                raise QuarantineError(reason)
         if len(columns):
             result.record_count += len(columns)
             yield columns.to_batch()
@@ -143,13 +158,57 @@ class AvayaPresenceXmlFormat:
             raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>")
 
 
-def _no_root_reason(context: Any) -> str:
+class _Janitor:
+    """The stream iterparse reads from. lxml reads only once every event so far has been handled, so
+    here every finished child of the root is garbage: drop it (unknown top-level elements would
+    otherwise pile up in memory), and refuse an open top-level element that grows past
+    ``MAX_ELEMENTS_PER_CHILD`` (checked once per MiB of input, so normal files pay nothing). Until
+    the first record ends the root is unknown, so there the markup is bounded by counting ``<``."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.root: etree._Element | None = None
+        self._open: etree._Element | None = None
+        self._since_count = 0
+        self._tags_before_root = 0
+
+    def read(self, size: int = -1) -> bytes:
+        root = self.root
+        last = root[-1] if root is not None and len(root) else None  # lxml: root[-1] is O(1), len() is not
+        if last is not None:
+            while (previous := last.getprevious()) is not None:
+                root.remove(previous)  # type: ignore[union-attr]
+            if last is not self._open:
+                self._open, self._since_count = last, 0
+            elif self._since_count >= _RECOUNT_BYTES:
+                self._since_count = 0
+                if sum(1 for _ in itertools.islice(last.iter(), MAX_ELEMENTS_PER_CHILD + 1)) > MAX_ELEMENTS_PER_CHILD:
+                    raise QuarantineError(
+                        f"a <{_local(last.tag)}> element holds more than {MAX_ELEMENTS_PER_CHILD:,} elements "
+                        "(a <message> record has a handful); refusing the file"
+                    )
+        data = self._stream.read(size)
+        self._since_count += len(data)
+        if self.root is None:
+            self._tags_before_root += data.count(b"<")
+            if self._tags_before_root > MAX_TAGS_BEFORE_FIRST_RECORD:
+                raise QuarantineError(
+                    f"no complete <{RECORD_TAG}> record within the first {MAX_TAGS_BEFORE_FIRST_RECORD:,} tags; "
+                    "refusing the file (not a message archive, or built to exhaust memory)"
+                )
+        return data
+
+
+def _no_record_reason(context: Any) -> str | None:
+    """Why a document without any <message> is refused, or None for an empty ``<messages/>`` archive."""
     root = getattr(context, "root", None)
     if root is None:
         return "no XML root element found"
     if root.getroottree().docinfo.doctype:
         return "the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety"
-    return f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>"
+    if _local(root.tag) != ROOT_TAG:
+        return f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>"
+    return None
 
 
 def _syntax_reason(exc: etree.XMLSyntaxError) -> str:
@@ -157,7 +216,8 @@ def _syntax_reason(exc: etree.XMLSyntaxError) -> str:
     line, column = exc.position if exc.position else (0, 0)
     fatal = exc.error_log.last_error if exc.error_log else None
     if fatal is not None and fatal.message:  # libxml2's own words are more precise than lxml's summary
-        message, line, column = fatal.message.strip().rstrip("."), fatal.line, fatal.column
+        # first line only: libxml2 may append a piece of the file (e.g. an unfinished CDATA section)
+        message, line, column = fatal.message.strip().splitlines()[0].rstrip("."), fatal.line, fatal.column
     where = f" at line {line}, column {column}" if line else ""
     lowered = message.lower()
     if "document is empty" in lowered or "start tag expected" in lowered:
@@ -206,30 +266,39 @@ class _Columns:
         return len(self.record_no)
 
     def append(self, record_no: int, element: etree._Element) -> None:
+        """One record into the buffers; the common shape (five leaf children, one attribute) stays on
+        a path of plain lookups — this runs once per record, so every call here counts."""
         timestamp = thread = sender = body = None
         recipients: list[str] = []
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] | None = None
         for child in element:
-            tag = _local(child.tag)
+            tag = _FIELD_OF.get(child.tag)
             if tag is None:
-                continue
+                tag = _field_of(child.tag)
+                if tag is None:
+                    continue
+            text = (child.text or "") if len(child) == 0 else "".join(child.itertext())
             if tag == "recipient":
-                recipients.append(_text(child))
+                recipients.append(text)
             elif tag == "timestamp":
-                timestamp = _text(child)
+                timestamp = text
             elif tag == "sender":
-                sender = _text(child)
+                sender = text
             elif tag == "body":
-                body = _text(child)
+                body = text
             elif tag == "threadId":
-                thread = _text(child).strip() or None
+                thread = text.strip() or None
             else:
-                extra.setdefault(tag, []).append(_text(child))
+                if extra is None:
+                    extra = {}
+                extra.setdefault(tag, []).append(text)
         direction = None
-        for key, value in element.attrib.items():
+        for key, value in element.items():
             if key == "direction":
                 direction = value.strip().upper() or None
             else:
+                if extra is None:
+                    extra = {}
                 extra[f"@{_local(key)}"] = value
 
         if timestamp is None or not timestamp.strip():
@@ -246,6 +315,8 @@ class _Columns:
             micros = parse_timestamp(timestamp)
             self.last_ts, self.last_us = timestamp, micros
         if len(recipients) > 1:
+            if extra is None:
+                extra = {}
             extra["recipient"] = recipients[1:]
 
         self.record_no.append(record_no)

@@ -20,6 +20,7 @@ import logging
 import posixpath
 import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,6 +72,9 @@ class SftpOptions(BaseModel):
     connect_retries: int = Field(default=4, ge=1, le=20)
     retry_max_seconds: float = Field(default=120, ge=0)
     keepalive_seconds: int = Field(default=15, ge=0)
+    # A peer that drips a byte just inside the channel timeout would otherwise hold a download
+    # forever: each file must arrive within timeout_seconds + size / min_download_kib_per_second.
+    min_download_kib_per_second: float = Field(default=32, gt=0)
 
     @field_validator("private_key", "known_hosts")
     @classmethod
@@ -472,21 +476,40 @@ class SftpSource:
             _quiet_prefetch_thread(reader)
             reader.MAX_REQUEST_SIZE = self._read_size  # prefetch() splits the file into reads of this size
             reader.prefetch(remote.size)
+            deadline = self.options.timeout_seconds + remote.size / (self.options.min_download_kib_per_second * 1024)
+            expired = threading.Event()
+            watchdog = threading.Timer(deadline, self._expire_download, args=(expired,))
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 # Read exactly one SFTP response per call: bigger reads make paramiko concatenate.
                 fetched = stream_to_file(reader, remote, dest, self.name, chunk=self._read_size)
             except SourceError:
                 reader.close()  # the stream ended normally (size mismatch): connection is healthy
                 raise
-            except EOFError:
-                if self._transport is None or not self._transport.is_active():
+            except Exception as exc:
+                if expired.is_set():
+                    raise TransientSourceError(
+                        f"{self.name}: {remote.name}: download slower than "
+                        f"{self.options.min_download_kib_per_second:g} KiB/s, gave up after {deadline:.0f} s; "
+                        "will retry on the next run"
+                    ) from None
+                if not isinstance(exc, EOFError) or self._transport is None or not self._transport.is_active():
                     raise
                 # SFTP end-of-file status before the listed size: the file shrank meanwhile.
                 raise SourceError(
                     f"{self.name}: {remote.name}: file shrank during download; will retry on the next run"
                 ) from None
+            finally:
+                watchdog.cancel()
             reader.close()
         return fetched
+
+    def _expire_download(self, expired: threading.Event) -> None:
+        """Watchdog: a download past its deadline closes the transport, which ends the blocked read."""
+        expired.set()
+        if self._transport is not None:
+            self._transport.close()
 
     def complete(self, remote: RemoteFile) -> None:
         """Apply on_success. Idempotent: a file already gone (deleted or moved) is not an error."""

@@ -14,7 +14,6 @@ from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.conftest import archive_text, chat
 from eur_pipeline_tests.reliability.conftest import (
     Sshd,
-    TcpRelay,
     core_run,
     loaded_hashes,
     make_inputs,
@@ -25,37 +24,6 @@ from eur_pipeline_tests.reliability.conftest import (
     write_config,
     write_remote,
 )
-
-
-class SlowRelay(TcpRelay):
-    """``forward`` until ``after_bytes`` server→client, then at most ``rate`` bytes/s (a congested WAN)."""
-
-    rate = 256 * 1024
-
-    def _pump(self, client, upstream, mode, after):  # type: ignore[no-untyped-def]
-        import select
-
-        down, pair = 0, {client: upstream, upstream: client}
-        while not self._stop.is_set():
-            readable, _, _ = select.select(list(pair), [], [], 0.1)
-            for sock in readable:
-                try:
-                    data = sock.recv(16384)
-                except OSError:
-                    data = b""
-                if not data:
-                    self._close(client, upstream)
-                    return
-                if sock is upstream:
-                    down += len(data)
-                    if down > after:
-                        self.tripped.set()
-                        time.sleep(len(data) / self.rate)
-                try:
-                    pair[sock].sendall(data)
-                except OSError:
-                    self._close(client, upstream)
-                    return
 
 
 def big_archive(megabytes: int) -> bytes:
@@ -74,10 +42,7 @@ def test_network_fault_mid_transfer_then_next_run_completes(
     big = big_archive(24)
     write_remote(remote_dir, "ZZ_big.xml", big, age_seconds=10)  # newest: collected last
     inputs["ZZ_big.xml"] = sha256_of(big)
-    if mode == "slow":
-        relay: TcpRelay = SlowRelay(sshd.port, "slow", after_bytes=20 << 20)
-    else:
-        relay = tcp_relay(sshd.port, mode=mode, after_bytes=20 << 20)
+    relay = tcp_relay(sshd.port, mode=mode, after_bytes=20 << 20, rate=256 * 1024)
     # Through the relay the host is [127.0.0.1]:relay_port, not in known_hosts: pin the fingerprint.
     source = sftp_source(sshd, remote_dir, port=relay.port, known_hosts=None, host_key_fingerprint=sshd.fingerprint())
     source.update(timeout_seconds=3, connect_retries=1)

@@ -209,13 +209,15 @@ class TcpRelay:
 
     ``mode``: ``forward`` passes everything; ``reset`` sends RST to both ends once ``after_bytes``
     have gone server→client on a connection; ``blackhole`` stops forwarding at that point but keeps
-    both sockets open (a silently dead LAN). Mode and threshold apply to new connections.
+    both sockets open (a silently dead LAN); ``slow`` then forwards at most ``rate`` bytes/s (a
+    congested WAN, or a peer that drips). Mode and threshold apply to new connections.
     """
 
-    def __init__(self, target_port: int, mode: str = "forward", after_bytes: int = 0) -> None:
+    def __init__(self, target_port: int, mode: str = "forward", after_bytes: int = 0, rate: int = 256 * 1024) -> None:
         self.target_port = target_port
         self.mode = mode
         self.after_bytes = after_bytes
+        self.rate = rate
         self.tripped = threading.Event()
         self._stop = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -265,7 +267,12 @@ class TcpRelay:
                 if not data:
                     self._close(client, upstream)
                     return
-                if sock is upstream and mode != "forward" and down + len(data) > after:
+                if sock is upstream and mode == "slow" and down + len(data) > after:
+                    self.tripped.set()
+                    for start in range(0, len(data), 1024):  # trickle, staying responsive to close()
+                        if self._stop.wait(min(1024, len(data) - start) / self.rate):
+                            return
+                elif sock is upstream and mode != "forward" and down + len(data) > after:
                     self.tripped.set()
                     if mode == "reset":
                         self._close(client, upstream, reset=True)
@@ -303,8 +310,8 @@ def tcp_relay() -> Iterator[Callable[..., TcpRelay]]:
     """Factory: ``tcp_relay(target_port, mode="reset", after_bytes=2_000_000)``; all closed after the test."""
     relays: list[TcpRelay] = []
 
-    def make(target_port: int, mode: str = "forward", after_bytes: int = 0) -> TcpRelay:
-        relay = TcpRelay(target_port, mode, after_bytes)
+    def make(target_port: int, mode: str = "forward", after_bytes: int = 0, rate: int = 256 * 1024) -> TcpRelay:
+        relay = TcpRelay(target_port, mode, after_bytes, rate)
         relays.append(relay)
         return relay
 

@@ -343,6 +343,35 @@ def test_relay_fault_mid_transfer(
         assert src.fetch(remote, landing / "big.xml").sha256 == sha(data)
 
 
+@pytest.mark.slow
+def test_a_dripping_peer_is_cut_off_by_the_per_file_deadline(
+    sshd: Sshd, remote_dir: Path, tmp_path: Path, tcp_relay
+) -> None:
+    """Bytes arriving just often enough to beat the channel timeout must not hold a download forever."""
+    data = os.urandom(2 * 1024 * 1024)
+    write_remote(remote_dir, "drip.xml", data)
+    relay = tcp_relay(sshd.port, mode="slow", after_bytes=1024 * 1024, rate=64 * 1024)
+    cfg = sshd.source_config(
+        remote_dir,
+        port=relay.port,
+        known_hosts=None,
+        host_key_fingerprint=sshd.fingerprint(),
+        timeout_seconds=3,
+        connect_retries=1,
+        min_download_kib_per_second=512,
+    )
+    with SftpSource(cfg) as src:
+        (remote,) = src.list_files()
+        started = time.monotonic()
+        with pytest.raises(TransientSourceError, match="download slower than 512 KiB/s, gave up after 7 s"):
+            src.fetch(remote, tmp_path / "landing" / remote.name)
+        elapsed = time.monotonic() - started
+    print(f"\ndripping peer: cut off after {elapsed:.1f}s (deadline 3 s + 2 MiB at 512 KiB/s)")
+    assert relay.tripped.is_set() and elapsed < 12
+    assert not (tmp_path / "landing").exists() or list((tmp_path / "landing").iterdir()) == []
+    assert sha((remote_dir / "drip.xml").read_bytes()) == sha(data)
+
+
 def test_after_a_failed_reconnect_the_source_fails_fast(sshd: Sshd, remote_dir: Path, tcp_relay) -> None:
     write_remote(remote_dir, "a.xml", b"<messages/>")
     relay = tcp_relay(sshd.port)

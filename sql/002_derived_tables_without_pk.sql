@@ -3,7 +3,7 @@
 -- construction; the pandera check and the integrity checks still verify it. The keys cost memory
 -- and time in proportion to the whole warehouse: DuckDB holds a PRIMARY KEY's ART index in memory
 -- and loads and maintains it on every DELETE/INSERT, so one small new file into a 10M-record
--- warehouse needed the whole messages index (out of memory under a 192 MB cap; see make bench).
+-- warehouse needed the whole messages index (out of memory under a 192 MB DuckDB cap; see make bench).
 CREATE TABLE messages_v2 (
     message_id      VARCHAR NOT NULL,          -- md5 of (thread, sender, instant, body); unique
     thread_id       VARCHAR,

@@ -1,7 +1,6 @@
 -- One row per thread queued at stage 'conversations', recomputed from its messages
 -- (a thread continued in a later file replaces its row).
-CREATE OR REPLACE TEMP TABLE _touched AS
-    SELECT thread_id FROM pending_threads WHERE stage = 'conversations';
+-- _touched (created by pipeline/transforms.py): one bounded chunk of the threads queued at 'conversations'.
 
 DELETE FROM conversations WHERE thread_id IN (SELECT thread_id FROM _touched);
 

@@ -1,7 +1,6 @@
 -- Fold IN/OUT copies into logical messages for the threads queued at stage 'messages'.
 -- A logical message = the records sharing (thread, sender, instant, body); recipients = union minus sender.
-CREATE OR REPLACE TEMP TABLE _touched AS
-    SELECT thread_id FROM pending_threads WHERE stage = 'messages';
+-- _touched (created by pipeline/transforms.py): one bounded chunk of the threads queued at 'messages'.
 
 DELETE FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched);
 

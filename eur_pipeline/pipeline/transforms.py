@@ -1,5 +1,6 @@
-"""Incremental SQL transforms: each consumes its stage of ``pending_threads`` in one transaction,
-so a crash leaves the queue intact and the next run redoes exactly the unfinished threads."""
+"""Incremental SQL transforms: each consumes its stage of ``pending_threads`` in chunks of threads,
+one transaction per chunk, so a crash leaves the rest of the queue intact and the next run redoes
+exactly the unfinished threads."""
 
 from __future__ import annotations
 
@@ -15,14 +16,26 @@ def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
     return int(row[0]) if row else 0
 
 
+# The per-thread list aggregates cannot spill to disk, so the threads of one transaction are bounded:
+# memory stays flat under the writer's DuckDB cap whatever the size of the file that queued them.
+THREADS_PER_CHUNK = 25_000
+
+
 def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int:
     """Run a transform over the threads queued at ``stage``; returns how many threads it refreshed."""
-    touched = _pending(con, stage)
-    if touched:
+    sql = read_sql(sql_file)
+    refreshed = 0
+    while touched := _pending(con, stage):
         with transaction(con):
-            con.execute(read_sql(sql_file))
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _touched AS "
+                "SELECT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
+                [stage, THREADS_PER_CHUNK],
+            )
+            con.execute(sql)
             fault_point(f"transform:{stage}")
-    return touched
+        refreshed += min(touched, THREADS_PER_CHUNK)
+    return refreshed
 
 
 def refresh_messages(con: duckdb.DuckDBPyConnection) -> int:

@@ -280,15 +280,15 @@ class _Columns:
             text = (child.text or "") if len(child) == 0 else "".join(child.itertext())
             if tag == "recipient":
                 recipients.append(text)
-            elif tag == "timestamp":
+            elif tag == "timestamp" and timestamp is None:
                 timestamp = text
-            elif tag == "sender":
+            elif tag == "sender" and sender is None:
                 sender = text
-            elif tag == "body":
+            elif tag == "body" and body is None:
                 body = text
-            elif tag == "threadId":
+            elif tag == "threadId" and thread is None:
                 thread = text.strip() or None
-            else:
+            else:  # unknown elements, and repeats of known ones (the first wins; nothing is dropped)
                 if extra is None:
                     extra = {}
                 extra.setdefault(tag, []).append(text)

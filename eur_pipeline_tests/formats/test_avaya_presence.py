@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,7 +135,6 @@ def test_unknown_elements_and_attributes_are_kept(tmp_path: Path) -> None:
     rows, result = parse_text(tmp_path, doc(message("<body>b</body>" + extra, attrs=' direction="out" kind="chat"')))
     assert not result.rejects
     assert rows[0]["direction"] == "OUT"
-    import json
 
     assert json.loads(rows[0]["extra"]) == {"fileTransfer": "x.pdf", "subject": "s", "@kind": "chat"}
 
@@ -220,3 +220,9 @@ def test_round_trip_records_to_xml_and_back(tmp_path: Path, records: list) -> No
     assert not result.rejects
     got = [(r["direction"], r["sent_at"], r["thread_id"], r["sender"], r["recipient"], r["body"]) for r in rows]
     assert got == [(d, ts, thread, s, r, body) for d, ts, thread, s, r, body in records]
+
+
+def test_a_repeated_field_keeps_the_first_and_nothing_is_lost(tmp_path: Path) -> None:
+    rows, result = parse_text(tmp_path, doc(message("<body>first</body><body>second</body>")))
+    assert not result.rejects and rows[0]["body"] == "first"
+    assert json.loads(rows[0]["extra"]) == {"body": "second"}

@@ -386,6 +386,9 @@ def test_after_a_failed_reconnect_the_source_fails_fast(sshd: Sshd, remote_dir: 
     with SftpSource(cfg) as src:
         (remote,) = src.list_files()
         relay.close()  # LAN gone: the session dies and new connections are refused
+        deadline = time.monotonic() + 5  # let paramiko notice, so the next call is the reconnect attempt
+        while src._transport is not None and src._transport.is_active() and time.monotonic() < deadline:
+            time.sleep(0.05)
         with pytest.raises(TransientSourceError, match="connection"):
             src.list_files()  # reconnect is tried (with its retries) ...
         started = time.monotonic()

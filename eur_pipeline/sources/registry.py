@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
 from eur_pipeline.config import SourceConfig
 from eur_pipeline.errors import ConfigError
+from eur_pipeline.plugins import load_plugin
 from eur_pipeline.sources.base import Source
 
 GROUP = "eur_pipeline.sources"
@@ -16,12 +16,7 @@ GROUP = "eur_pipeline.sources"
 
 @cache
 def source_class(kind: str) -> type[Source]:
-    """Load only the plugin asked for, so one broken third-party plugin cannot break the others."""
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if kind not in found:
-        known = ", ".join(sorted(found)) or "none installed"
-        raise ConfigError(f"kind: unknown source kind {kind!r} (known: {known})")
-    return found[kind].load()
+    return load_plugin(GROUP, kind, "kind", "source kind")
 
 
 def validate_source_options(config: SourceConfig) -> None:

@@ -13,16 +13,17 @@ import dagster as dg
 
 from eur_pipeline.config import EurConfig, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
-from eur_pipeline.defs.checks import build_checks
+from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
 
 PIPELINE_JOB = dg.define_asset_job(
     "eur_pipeline_job",
-    selection=dg.AssetSelection.all(),
+    # the daily full integrity sweep is the automation sensor's, not every run's
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("billing"), FULL_SWEEP)),
     description="Collect files (a partition range from a sensor, or every ready file when unpartitioned) and "
-    "refresh messages, conversations and billing in the same run.",
+    "refresh messages, conversations and billing in the same run (integrity checks scoped to the change).",
 )
 
 

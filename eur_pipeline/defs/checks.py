@@ -4,6 +4,11 @@
 - ``billing_reconciles`` (ERROR, blocking): billed counts must equal the messages they bill.
 - ``ledger_matches_loaded_rows``, ``records_match_messages``, ``messages_match_conversations`` (ERROR):
   the plain-SQL invariants of ``pipeline.integrity``; ``billing_reconciles`` applies its billing ones.
+  Each runs scoped: only the files collected since it last passed (a watermark per check in
+  ``eur_settings``), their threads and the billing periods those touch — cost follows the change.
+- ``integrity_full_sweep`` (ERROR): every invariant over the whole warehouse, daily at
+  ``FULL_SWEEP_CRON`` through the automation sensor (not part of the pipeline job's runs); it also
+  sees what no scope can (rows changed outside a run, records of no file).
 - ``rejected_share`` (ERROR): a recently collected file lost more than ``rejected_share_threshold`` of
   its records — billing undercounts it; the good records still flow, so it does not block.
 - ``no_quarantined_files`` (WARN): files quarantined in the last ``RECENT_DAYS``, with their reasons;
@@ -25,11 +30,12 @@ from eur_pipeline.defs.assets import POOL
 from eur_pipeline.defs.metadata import markdown_rows
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.pipeline.integrity import CHECKS as INTEGRITY_CHECKS
-from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, billing_matches_messages
+from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, billing_periods, check_integrity, run_scoped
 from eur_pipeline.pipeline.validation import conversations_to_check, validate_conversations
 
 RECENT_DAYS = 7
 FRESHNESS_CRON = "0 * * * *"
+FULL_SWEEP_CRON = "30 2 * * *"
 
 
 @dg.asset_check(
@@ -86,8 +92,32 @@ def build_integrity_check(name: str, asset: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=asset, name=name, pool=POOL, description=(check.__doc__ or name).split("\n\n")[0])
     def _check(eur: EurResource) -> dg.AssetCheckResult:
         with eur.warehouse() as con:
-            findings = check(con)
-        return integrity_result(findings)
+            findings, since = run_scoped(con, name)
+        return integrity_result(findings, scope=_scope_text(since))
+
+    return _check
+
+
+def _scope_text(since: object) -> str:
+    return "whole warehouse" if since is None else f"files collected since {since}"
+
+
+def build_full_sweep() -> dg.AssetChecksDefinition:
+    """Every ``pipeline.integrity`` invariant over the whole warehouse, once a day (the per-run checks
+    are scoped to what changed). Left out of the pipeline job; the automation sensor runs it."""
+
+    @dg.asset_check(
+        asset="billing",
+        name=FULL_SWEEP,
+        pool=POOL,
+        description="Daily full sweep: every integrity invariant over the whole warehouse (the per-run checks "
+        "look only at what the runs since their last pass changed).",
+        automation_condition=dg.AutomationCondition.cron_tick_passed(FULL_SWEEP_CRON).with_label("daily"),
+    )
+    def _check(eur: EurResource) -> dg.AssetCheckResult:
+        with eur.warehouse() as con:
+            findings = check_integrity(con)
+        return integrity_result(findings, scope=_scope_text(None))
 
     return _check
 
@@ -103,6 +133,7 @@ def integrity_result(findings: list[Finding], **metadata: object) -> dg.AssetChe
     )
 
 
+FULL_SWEEP = "integrity_full_sweep"
 INTEGRITY = [build_integrity_check(name, asset) for name, asset in CHECKS_BY_ASSET.items() if asset != "billing"]
 
 
@@ -145,35 +176,25 @@ def rejected_share(eur: EurResource) -> dg.AssetCheckResult:
     asset="billing",
     blocking=True,
     pool=POOL,
-    description="Billing reconciles with messages: per period, sum(messages_sent) = count(messages) and "
-    "sum(messages_received) = sum(recipient_count).",
+    description="Billing reconciles with messages: per period the runs since the last pass touched, "
+    "sum(messages_sent) = count(messages), sum(messages_received) = sum(recipient_count) and "
+    "sum(conversations_started) = conversations started.",
 )
 def billing_reconciles(eur: EurResource) -> dg.AssetCheckResult:
-    cfg = eur.load()
-    with eur.warehouse(cfg) as con:
-        rows = con.execute(
-            """WITH m AS (
-                   SELECT date_trunc('month', timezone(?, sent_at))::DATE AS period,
-                          count(*) AS messages, sum(recipient_count) AS deliveries
-                   FROM messages GROUP BY ALL),
-               b AS (SELECT period, sum(messages_sent) AS sent, sum(messages_received) AS received
-                     FROM billing GROUP BY ALL)
-               SELECT period, coalesce(m.messages, 0), coalesce(b.sent, 0),
-                      coalesce(m.deliveries, 0), coalesce(b.received, 0)
-               FROM m FULL JOIN b USING (period) ORDER BY period""",
-            [cfg.timezone],
-        ).fetchall()
+    with eur.warehouse() as con:
+        findings, since = run_scoped(con, "billing_matches_messages")
+        rows = billing_periods(con, since)
         totals = billing_totals(con)
-        findings = billing_matches_messages(con)
-    bad = [r for r in rows if r[1] != r[2] or r[3] != r[4]]
-    if bad:
+    bad = [r for r in rows if r[1] != r[2] or r[3] != r[4] or r[5] != r[6]]
+    if bad and not findings:
         findings.insert(0, Finding("billing_reconciles", f"{len(bad)} period(s) where billing and messages disagree"))
     return integrity_result(
         findings,
+        scope=_scope_text(since),
         periods=len(rows),
         periods_mismatched=len(bad),
         per_period=dg.MetadataValue.md(
-            markdown_rows(["period", "messages", "billed_sent", "deliveries", "billed_received"], rows[-24:])
+            markdown_rows(["period", "messages", "billed_sent", "deliveries", "billed_received"], [r[:5] for r in rows[-24:]])
         ),
         total_cost=str(totals["total_cost"]),
     )
@@ -217,5 +238,6 @@ def build_checks(config: EurConfig | None) -> list[dg.AssetChecksDefinition]:
         *INTEGRITY,
         rejected_share,
         billing_reconciles,
+        build_full_sweep(),
         *(build_freshness_check(s) for s in sources if s.freshness_hours),
     ]

@@ -197,8 +197,8 @@ def grow_warehouse(site: Path, target: int) -> int:
         )
         con.execute(f"INSERT INTO billing SELECT * REPLACE (period - {shift} AS period) FROM _orig_billing")
         con.execute(
-            f"""INSERT INTO billing_thread_periods SELECT thread_id || '-{k}', period - {shift}
-                FROM _orig_billing_thread_periods"""
+            f"""INSERT INTO billing_thread_periods SELECT * REPLACE (thread_id || '-{k}' AS thread_id,
+                       period - {shift} AS period) FROM _orig_billing_thread_periods"""
         )
     con.execute("COMMIT")
     con.execute("CHECKPOINT")

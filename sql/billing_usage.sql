@@ -1,8 +1,12 @@
--- Activity per period × user for the periods being recomputed (refresh_billing adds org data and cost).
+-- Activity per period × user for the rows being recomputed (refresh_billing adds org data and cost).
 -- Parameters:
 --   $tz       IANA timezone of the billing periods (calendar months, local time)
 --   $periods  DATE[] of first-of-month periods to compute
 --   $lo, $hi  TIMESTAMPTZ bounds covering those periods (lets DuckDB skip the rest cheaply)
+--   $all      true: every user of those periods; false: only the (period, user_jid) pairs of the
+--             registered relation _billing_pairs, whose users are $users (VARCHAR[])
+-- Incremental rows stay exact: a user's counts need only the messages (and records) that user sent
+-- or received, so the rest of the month is filtered out before any aggregation.
 -- A user's fallback site comes from the source their records came from in that period: the
 -- source with the most of their records, ties to the first source name (deterministic).
 WITH msg AS (
@@ -14,6 +18,7 @@ WITH msg AS (
                date_trunc('month', timezone($tz, sent_at))::DATE          AS period
         FROM messages
         WHERE sent_at >= $lo AND sent_at < $hi
+          AND ($all OR list_contains($users, sender) OR list_has_any(recipients, $users))
     )
     WHERE list_contains($periods, period)
 ),
@@ -40,7 +45,7 @@ started AS (
     FROM (
         SELECT initiator, date_trunc('month', timezone($tz, started_at))::DATE AS period
         FROM conversations
-        WHERE started_at >= $lo AND started_at < $hi
+        WHERE started_at >= $lo AND started_at < $hi AND ($all OR list_contains($users, initiator))
     )
     WHERE list_contains($periods, period)
     GROUP BY period, initiator
@@ -50,11 +55,11 @@ record_sources AS (
     FROM (
         SELECT date_trunc('month', timezone($tz, r.sent_at))::DATE AS period, f.source, r.sender AS user_jid
         FROM message_records r JOIN archive_files f USING (file_id)
-        WHERE r.sent_at >= $lo AND r.sent_at < $hi
+        WHERE r.sent_at >= $lo AND r.sent_at < $hi AND ($all OR list_contains($users, r.sender))
         UNION ALL
         SELECT date_trunc('month', timezone($tz, r.sent_at))::DATE AS period, f.source, r.recipient AS user_jid
         FROM message_records r JOIN archive_files f USING (file_id)
-        WHERE r.sent_at >= $lo AND r.sent_at < $hi
+        WHERE r.sent_at >= $lo AND r.sent_at < $hi AND ($all OR list_contains($users, r.recipient))
     )
     WHERE list_contains($periods, period)
     GROUP BY period, user_jid, source
@@ -65,10 +70,14 @@ home_source AS (
     QUALIFY row_number() OVER (PARTITION BY period, user_jid ORDER BY records DESC, source) = 1
 ),
 users AS (
-    SELECT period, user_jid FROM sent
-    UNION SELECT period, user_jid FROM received
-    UNION SELECT period, user_jid FROM participated
-    UNION SELECT period, user_jid FROM started
+    SELECT period, user_jid
+    FROM (
+        SELECT period, user_jid FROM sent
+        UNION SELECT period, user_jid FROM received
+        UNION SELECT period, user_jid FROM participated
+        UNION SELECT period, user_jid FROM started
+    )
+    WHERE $all OR (period, user_jid) IN (SELECT (period, user_jid) FROM _billing_pairs)
 )
 SELECT u.period,
        u.user_jid,

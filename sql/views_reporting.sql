@@ -12,12 +12,13 @@ CREATE TABLE IF NOT EXISTS eur_settings (
     value VARCHAR NOT NULL
 );
 
--- The billing periods each thread contributed to when last billed: a thread touched again
--- recomputes its old periods too, even if its messages moved (e.g. re-keyed or removed).
+-- The billing rows (period × user) each thread contributed to when last billed: a thread touched
+-- again recomputes its old pairs too, even if its messages moved (e.g. re-keyed or removed).
+-- No PRIMARY KEY (see sql/003_*): refresh_billing deletes a thread's rows before inserting them.
 CREATE TABLE IF NOT EXISTS billing_thread_periods (
     thread_id VARCHAR NOT NULL,
     period    DATE NOT NULL,
-    PRIMARY KEY (thread_id, period)
+    user_jid  VARCHAR NOT NULL
 );
 
 -- eur_timezone(): the reporting timezone.

@@ -1,10 +1,12 @@
 """The ``billing`` table: activity per calendar month (configured timezone) × user, with org data and cost.
 
-Incremental by period: the threads queued at stage 'billing' name the months they touch (plus the
-months they touched when last billed), and only those months are recomputed — from all of that
-month's messages, so a recomputed month is exactly what a full rebuild would give. A change of
-directory, rates, timezone, extension length or source sites (a fingerprint in ``eur_settings``)
-rebuilds every month. Counts come from SQL (``sql/billing_usage.sql``); org data and cost are
+Incremental by billing row: the threads queued at stage 'billing' name the (period, user) pairs they
+touch — every sender and recipient of their messages in each month, and their initiator in the month
+they started — plus the pairs they touched when last billed (``billing_thread_periods``). Only those
+rows are recomputed, each from all of that user's messages and records in that month, so a
+recomputed row is exactly what a full rebuild would give (``conversations`` and the fallback site
+included) and the work follows the change, not the size of the month. A change of directory, rates,
+timezone, extension length or source sites (a fingerprint in ``eur_settings``) rebuilds every month. Counts come from SQL (``sql/billing_usage.sql``); org data and cost are
 applied in Python with Decimal; results go back through Arrow, in the same transaction that
 consumes the queue.
 """
@@ -105,15 +107,34 @@ def period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
     return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
-def billing_rows(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, periods: list[date]) -> pa.Table:
-    """The billing rows of ``periods``, computed from the warehouse (no writes)."""
+def billing_rows(
+    con: duckdb.DuckDBPyConnection, inputs: BillingInputs, periods: list[date], pairs: pa.Table | None = None
+) -> pa.Table:
+    """The billing rows of ``periods`` (every user), or only of the (period, user_jid) ``pairs``,
+    computed from the warehouse (no writes)."""
+    if pairs is not None:
+        periods = sorted(set(pairs.column("period").to_pylist()))
     if not periods:
         return BILLING_SCHEMA.empty_table()
     lo, hi = period_bounds(periods, inputs.timezone)
-    usage = con.sql(
-        read_sql("billing_usage.sql"),
-        params={"tz": inputs.timezone, "periods": sorted(periods), "lo": lo, "hi": hi},
-    ).to_arrow_table()
+    users = sorted(set(pairs.column("user_jid").to_pylist())) if pairs is not None else []
+    empty = pa.table({"period": pa.array([], pa.date32()), "user_jid": pa.array([], pa.string())})
+    con.register("_billing_pairs", pairs if pairs is not None else empty)
+    try:
+        usage = con.sql(
+            read_sql("billing_usage.sql"),
+            params={
+                "tz": inputs.timezone,
+                "periods": sorted(periods),
+                "lo": lo,
+                "hi": hi,
+                "all": pairs is None,
+                "users": users,
+            },
+        ).to_arrow_table()
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_billing_pairs")
     rates = inputs.rates
     columns: dict[str, list[Any]] = {field.name: [] for field in BILLING_SCHEMA}
     for row in usage.to_pylist():
@@ -156,8 +177,8 @@ def _set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
 
 
 def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: bool = False) -> int:
-    """Recompute the billing months touched by stage-'billing' threads (all months when ``full`` or
-    when billing's inputs changed) and consume those queue rows, in one transaction.
+    """Recompute the billing rows (period × user) touched by stage-'billing' threads (all months when
+    ``full`` or when billing's inputs changed) and consume those queue rows, in one transaction.
 
     Returns the number of billing rows written. Raises ConfigError (before writing) when the
     directory or rates file is invalid.
@@ -177,22 +198,25 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
             thread_periods = con.sql(
                 read_sql("billing_thread_periods.sql"), params={"tz": tz, "full": full}
             ).to_arrow_table()
-            periods = set(thread_periods.column("period").to_pylist())
-            if not full:
-                old = con.execute(
-                    "SELECT DISTINCT period FROM billing_thread_periods "
-                    "WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
-                ).fetchall()
-                periods |= {p for (p,) in old}
-            period_list = sorted(periods)
-            rows = billing_rows(con, inputs, period_list)
-            con.register("_billing_rows", rows)
             con.register("_billing_thread_periods", thread_periods)
+            if full:
+                rows = billing_rows(con, inputs, sorted(set(thread_periods.column("period").to_pylist())))
+            else:
+                pairs = con.sql(
+                    "SELECT period, user_jid FROM _billing_thread_periods UNION "
+                    "SELECT period, user_jid FROM billing_thread_periods "
+                    "WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
+                ).to_arrow_table()
+                rows = billing_rows(con, inputs, [], pairs)
+            con.register("_billing_rows", rows)
             if full:
                 con.execute("DELETE FROM billing")
                 con.execute("DELETE FROM billing_thread_periods")
             else:
-                con.execute("DELETE FROM billing WHERE list_contains(?, period)", [period_list])
+                con.register("_billing_pairs", pairs)
+                con.execute(
+                    "DELETE FROM billing WHERE (period, user_jid) IN (SELECT (period, user_jid) FROM _billing_pairs)"
+                )
                 con.execute(
                     "DELETE FROM billing_thread_periods WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
                 )
@@ -205,7 +229,7 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
             _set_setting(con, "billing.fingerprint", fingerprint)
             _set_setting(con, "timezone", tz)
         finally:
-            for name in ("_billing_pending", "_billing_rows", "_billing_thread_periods"):
+            for name in ("_billing_pending", "_billing_rows", "_billing_thread_periods", "_billing_pairs"):
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(name)
     return rows.num_rows

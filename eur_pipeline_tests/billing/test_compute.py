@@ -188,15 +188,20 @@ def test_incremental_recomputes_only_touched_periods(warehouse: Warehouse, tmp_p
     assert warehouse.con.execute("SELECT count(*) FROM pending_threads").fetchone() == (0,)
     assert refresh_billing(warehouse.con, config) == 0  # nothing queued, nothing changed
 
-    # Mark a February row: an untouched period must not be rewritten.
-    warehouse.con.execute("UPDATE billing SET name = 'SENTINEL' WHERE period = DATE '2024-02-01'")
-    # T1 continues in April; T1's March is recomputed with it (its earlier month).
+    # Mark the February rows and March's Carol and Dave (not in T1): untouched rows must not be rewritten.
+    warehouse.con.execute(
+        "UPDATE billing SET name = 'SENTINEL' WHERE period = DATE '2024-02-01' "
+        "OR (period = DATE '2024-03-01' AND split_part(user_jid, '@', 1) IN ('carol', 'dave'))"
+    )
+    # T1 continues in April; T1's March rows (Alice, Bob) are recomputed with it (its earlier month).
     warehouse.message("T1", BOB, [ALICE], "2024-04-01 07:00:00+00")
     warehouse.settle()
     written = refresh_billing(warehouse.con, config)
     rows = warehouse.billing()
-    assert written == 4 + 2  # March (4 users) + April (Alice, Bob)
+    assert written == 2 + 2  # March (Alice, Bob: T1's participants) + April (Alice, Bob)
     assert {r["name"] for (p, _), r in rows.items() if p == "2024-02"} == {"SENTINEL"}
+    assert {u for (p, u), r in rows.items() if p == "2024-03" and r["name"] == "SENTINEL"} == {"carol", "dave"}
+    assert rows["2024-03", "alice"]["conversations"] == 2  # T1 and T2: the whole month of Alice, still exact
     assert rows["2024-04", "5510002"]["messages_sent"] == 1
     assert rows["2024-04", "alice"]["conversations"] == 1
     assert rows["2024-04", "alice"]["conversations_started"] == 0  # T1 started in March
@@ -204,8 +209,8 @@ def test_incremental_recomputes_only_touched_periods(warehouse: Warehouse, tmp_p
 
     # The incremental result equals a full rebuild (apart from the sentinel we planted).
     warehouse.con.execute(
-        "UPDATE billing SET name = CASE WHEN user_jid LIKE 'alice@%' THEN 'Alice Archer' ELSE 'Carol Chen' END "
-        "WHERE name = 'SENTINEL'"
+        "UPDATE billing SET name = CASE WHEN user_jid LIKE 'alice@%' THEN 'Alice Archer' "
+        "WHEN user_jid LIKE 'carol@%' THEN 'Carol Chen' END WHERE name = 'SENTINEL'"
     )
     before = warehouse.billing()
     refresh_billing(warehouse.con, config, full=True)

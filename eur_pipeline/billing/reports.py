@@ -4,12 +4,16 @@ Each period gets one self-contained HTML file (inline CSS and JS, charts drawn a
 few lines of hand-written JS, no network at all — it can be mailed or opened offline) and two CSVs
 (per cost center, per user) carrying the exact 4-decimal amounts; an ``index.html`` lists them.
 Output depends only on the warehouse (no "generated at" stamp), and a file is rewritten only when
-its content changed, so re-running leaves reports untouched.
+its content changed, so re-running leaves reports untouched. A period whose inputs did not change
+(a digest of its billing rows, of the 12 periods before it that the trend and deltas show, its
+neighbours, the timezone and this module's code, kept in ``.report-digests.json`` beside the
+reports) is not even queried or rendered: a run that touched one month renders one or a few pages.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -82,6 +86,7 @@ class ReportSet:
     directory: Path
     index: Path
     periods: tuple[PeriodReport, ...]
+    rendered: tuple[date, ...] = ()  # the periods queried and rendered (the others were up to date)
 
     @property
     def latest(self) -> PeriodReport | None:
@@ -635,6 +640,39 @@ def report_periods(con: duckdb.DuckDBPyConnection) -> list[date]:
     return [p for (p,) in con.execute("SELECT DISTINCT period FROM billing ORDER BY period").fetchall()]
 
 
+DIGESTS = ".report-digests.json"
+_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def period_digests(con: duckdb.DuckDBPyConnection, config: EurConfig, periods: list[date]) -> dict[str, str]:
+    """Per period (slug): a digest of everything its files show — its billing rows and those of the 12
+    periods before it (deltas, trend), its neighbours (navigation), the timezone and the renderer."""
+    billed = {
+        p: f"{n}:{h}"
+        for p, n, h in con.execute("SELECT period, count(*), bit_xor(hash(b)) FROM billing b GROUP BY period").fetchall()
+    }
+    out = {}
+    for i, period in enumerate(periods):
+        window = [_month(period, -k) for k in range(13)]
+        payload = [
+            _CODE,
+            config.timezone,
+            [billed.get(p) for p in window],
+            _slug(periods[i - 1]) if i > 0 else None,
+            _slug(periods[i + 1]) if i + 1 < len(periods) else None,
+        ]
+        out[_slug(period)] = hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
+    return out
+
+
+def _read_digests(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def write_reports(
     con: duckdb.DuckDBPyConnection, config: EurConfig, periods: Iterable[date] | None = None
 ) -> ReportSet:
@@ -644,7 +682,11 @@ def write_reports(
     out_dir.mkdir(parents=True, exist_ok=True)
     all_periods = report_periods(con)
     wanted = set(all_periods if periods is None else periods)
+    digests_path = out_dir / DIGESTS
+    done = _read_digests(digests_path)
+    digests = period_digests(con, config, all_periods)
     written: list[PeriodReport] = []
+    rendered: list[date] = []
     for i, period in enumerate(all_periods):
         if period not in wanted:
             continue
@@ -655,6 +697,11 @@ def write_reports(
             cost_centers_csv=out_dir / f"chargeback-cost-centers-{slug}.csv",
             users_csv=out_dir / f"chargeback-users-{slug}.csv",
         )
+        files_there = all(p.exists() for p in (report.html, report.cost_centers_csv, report.users_csv))
+        if done.get(slug) == digests[slug] and files_there:
+            written.append(report)
+            continue
+        rendered.append(period)
         data = collect_period(con, config, period)
         nav = {
             "prev": f"report-{_slug(all_periods[i - 1])}.html" if i > 0 else None,
@@ -666,6 +713,7 @@ def write_reports(
         _write_if_changed(report.cost_centers_csv, render_csv(COST_CENTER_COLUMNS, data["by_cost_center"]))
         _write_if_changed(report.users_csv, render_csv(USER_COLUMNS, data["users"]))
         written.append(report)
+        done[slug] = digests[slug]
 
     index_entries = []
     totals_sql = (
@@ -686,7 +734,8 @@ def write_reports(
             index_entries.append((entry, totals[period]))
     index = out_dir / "index.html"
     _write_if_changed(index, render_index(index_entries))
-    return ReportSet(directory=out_dir, index=index, periods=tuple(written))
+    _write_if_changed(digests_path, json.dumps({k: v for k, v in done.items() if k in digests}, sort_keys=True))
+    return ReportSet(directory=out_dir, index=index, periods=tuple(written), rendered=tuple(rendered))
 
 
 __all__ = [

@@ -311,6 +311,7 @@ def reports(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
         "reports_dir": dg.MetadataValue.path(str(written.directory)),
         "index": dg.MetadataValue.url(written.index.resolve().as_uri()),
         "periods": len(written.periods),
+        "periods_rendered": len(written.rendered),
     }
     if latest is not None:
         meta["latest_report"] = dg.MetadataValue.url(latest.html.resolve().as_uri())

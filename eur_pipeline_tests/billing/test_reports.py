@@ -127,6 +127,29 @@ def test_reports_are_deterministic_and_not_rewritten(warehouse: Warehouse, tmp_p
     assert "report-2024-03.html" in reports.index.read_text()
 
 
+def test_only_periods_whose_billing_changed_are_rendered_again(warehouse: Warehouse, tmp_path: Path) -> None:
+    reports, out = build(warehouse, tmp_path)
+    periods = [r.period for r in reports.periods]
+    assert list(reports.rendered) == periods
+    config = make_config(tmp_path, rates=DEMO_RATES, timezone="Europe/Paris", reports_dir=out)
+    # the directory differs from build()'s, so billing is rebuilt; pin it to what build() wrote
+    refresh_billing(warehouse.con, config)
+    fresh = write_reports(warehouse.con, config)
+    assert len(fresh.periods) == len(periods)
+    again = write_reports(warehouse.con, config)
+    assert again.rendered == () and [r.period for r in again.periods] == periods
+    assert again.latest is not None and again.latest.html.exists()
+    # one billing row of the first period changes: that period and the later ones whose trend or
+    # deltas show it (12 months) are rendered, nothing else is
+    first = periods[0]
+    warehouse.con.execute("UPDATE billing SET messages_sent = messages_sent + 1 WHERE period = ?", [first])
+    changed = write_reports(warehouse.con, config)
+    assert list(changed.rendered) == [p for p in periods if (p.year - first.year) * 12 + p.month - first.month <= 12]
+    # a deleted file is written again even when its period is unchanged
+    changed.periods[-1].users_csv.unlink()
+    assert list(write_reports(warehouse.con, config).rendered) == [periods[-1]]
+
+
 def test_csv_cells_cannot_become_formulas(warehouse: Warehouse, tmp_path: Path) -> None:
     warehouse.message("X", "=cmd@im.example.com", ["b@im.example.com"], "2024-03-01 10:00:00+00")
     warehouse.settle()

@@ -4,7 +4,9 @@
 --   $periods  DATE[] of first-of-month periods to compute
 --   $lo, $hi  TIMESTAMPTZ bounds covering those periods (lets DuckDB skip the rest cheaply)
 --   $all      true: every user of those periods; false: only the (period, user_jid) pairs of the
---             registered relation _billing_pairs, whose users are $users (VARCHAR[])
+--             registered relation _billing_pairs
+--   $users    VARCHAR[]: the users of those pairs, when only their messages are to be read; NULL
+--             when they are most of the periods' users (the filter would cost more than it saves)
 -- Incremental rows stay exact: a user's counts need only the messages (and records) that user sent
 -- or received, so the rest of the month is filtered out before any aggregation.
 -- A user's fallback site comes from the source their records came from in that period: the
@@ -18,7 +20,7 @@ WITH msg AS (
                date_trunc('month', timezone($tz, sent_at))::DATE          AS period
         FROM messages
         WHERE sent_at >= $lo AND sent_at < $hi
-          AND ($all OR list_contains($users, sender) OR list_has_any(recipients, $users))
+          AND ($users IS NULL OR list_contains($users, sender) OR list_has_any(recipients, $users))
     )
     WHERE list_contains($periods, period)
 ),
@@ -45,7 +47,7 @@ started AS (
     FROM (
         SELECT initiator, date_trunc('month', timezone($tz, started_at))::DATE AS period
         FROM conversations
-        WHERE started_at >= $lo AND started_at < $hi AND ($all OR list_contains($users, initiator))
+        WHERE started_at >= $lo AND started_at < $hi AND ($users IS NULL OR list_contains($users, initiator))
     )
     WHERE list_contains($periods, period)
     GROUP BY period, initiator
@@ -55,11 +57,11 @@ record_sources AS (
     FROM (
         SELECT date_trunc('month', timezone($tz, r.sent_at))::DATE AS period, f.source, r.sender AS user_jid
         FROM message_records r JOIN archive_files f USING (file_id)
-        WHERE r.sent_at >= $lo AND r.sent_at < $hi AND ($all OR list_contains($users, r.sender))
+        WHERE r.sent_at >= $lo AND r.sent_at < $hi AND ($users IS NULL OR list_contains($users, r.sender))
         UNION ALL
         SELECT date_trunc('month', timezone($tz, r.sent_at))::DATE AS period, f.source, r.recipient AS user_jid
         FROM message_records r JOIN archive_files f USING (file_id)
-        WHERE r.sent_at >= $lo AND r.sent_at < $hi AND ($all OR list_contains($users, r.recipient))
+        WHERE r.sent_at >= $lo AND r.sent_at < $hi AND ($users IS NULL OR list_contains($users, r.recipient))
     )
     WHERE list_contains($periods, period)
     GROUP BY period, user_jid, source

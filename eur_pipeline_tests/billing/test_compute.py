@@ -180,7 +180,11 @@ def test_timezone_period_boundary(warehouse: Warehouse, tmp_path: Path) -> None:
     assert warehouse.con.execute("SELECT eur_timezone()").fetchone() == ("UTC",)
 
 
-def test_incremental_recomputes_only_touched_periods(warehouse: Warehouse, tmp_path: Path) -> None:
+@pytest.mark.parametrize("narrow_share", [0, 10**9], ids=["reads-only-touched-users", "reads-whole-months"])
+def test_incremental_recomputes_only_touched_periods(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, narrow_share: int
+) -> None:
+    monkeypatch.setattr(compute, "NARROW_SHARE", narrow_share)
     config = make_config(tmp_path, directory=DIRECTORY, rates=RATES)
     warehouse.message("F1", ALICE, [CAROL], "2024-02-10 10:00:00+00")
     march(warehouse)

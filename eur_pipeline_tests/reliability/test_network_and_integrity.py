@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eur_pipeline.config import load_config
-from eur_pipeline.pipeline.integrity import check_integrity
+from eur_pipeline.pipeline.integrity import CHECKS, check_integrity, run_scoped, watermark
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.conftest import archive_text, chat
 from eur_pipeline_tests.reliability.conftest import (
@@ -134,5 +134,91 @@ def test_pending_threads_are_not_reported_as_broken(loaded: Path) -> None:
         con.execute("DELETE FROM messages")
         con.execute("INSERT INTO pending_threads VALUES ('T1', 'messages')")
         assert check_integrity(con) == []
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoped integrity checks (what the Dagster checks run after each materialization)
+
+OLD = ("T1", "a.xml", "2017-06-01")  # collected before the watermark
+NEW = ("T2", "c.xml", "2017-07-01")  # collected by the latest run
+
+
+@pytest.fixture
+def watermarked(loaded: Path, make_config) -> Path:  # type: ignore[no-untyped-def]
+    """``loaded`` collected two days ago and checked since; then c.xml (thread T2, July) arrives."""
+    con = open_warehouse(loaded)
+    try:
+        con.execute("UPDATE archive_files SET collected_at = collected_at - INTERVAL 2 DAY")
+        for name in CHECKS:
+            con.execute(
+                "INSERT INTO eur_settings VALUES (?, (now() - INTERVAL 1 DAY)::VARCHAR)",
+                [f"integrity.{name}.checked_to"],
+            )
+    finally:
+        con.close()
+    config = make_config()
+    incoming = Path(config.sources[0].options["path"])
+    (incoming / "c.xml").write_text(archive_text(chat("T2", "2017-07-03T10:00:00Z", "d@x", ["e@x"], "new")))
+    core_run(config)
+    return config.warehouse
+
+
+def _tampers(thread: str, file: str, period: str) -> list[tuple[str, str]]:
+    f = f"(SELECT file_id FROM archive_files WHERE name = '{file}')"
+    return [
+        (f"DELETE FROM message_records WHERE file_id = {f} AND record_no = 1", "ledger_matches_loaded_rows"),
+        (
+            f"INSERT INTO message_records SELECT * FROM message_records WHERE file_id = {f} LIMIT 1",
+            "ledger_matches_loaded_rows",
+        ),
+        (f"UPDATE archive_files SET record_count = record_count + 1 WHERE name = '{file}'", "ledger_matches_loaded_rows"),
+        (f"UPDATE messages SET record_count = record_count + 1 WHERE thread_id = '{thread}'", "records_match_messages"),
+        (f"UPDATE conversations SET message_count = 99 WHERE thread_id = '{thread}'", "messages_match_conversations"),
+        (f"DELETE FROM conversations WHERE thread_id = '{thread}'", "messages_match_conversations"),
+        (f"UPDATE billing SET messages_sent = messages_sent + 1 WHERE period = '{period}'", "billing_matches_messages"),
+        (f"UPDATE billing SET total_cost = total_cost + 1 WHERE period = '{period}'", "billing_matches_messages"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_scoped_checks_catch_tampering_in_what_the_latest_run_touched(watermarked: Path, case: int) -> None:
+    tamper, check = _tampers(*NEW)[case]
+    con = open_warehouse(watermarked)
+    try:
+        assert all(run_scoped(con, name)[0] == [] for name in CHECKS)  # untampered: passes, scoped
+        con.execute(tamper)
+        findings, since = run_scoped(con, check)
+        assert since is not None  # scoped, not a full sweep
+        assert check in {f.check for f in findings}, findings
+        assert run_scoped(con, check)[0], "a failed check keeps its watermark: it fails again"
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_tampering_outside_the_scope_is_left_to_the_full_sweep(watermarked: Path, case: int) -> None:
+    tamper, check = _tampers(*OLD)[case]
+    con = open_warehouse(watermarked)
+    try:
+        con.execute(tamper)
+        assert run_scoped(con, check)[0] == []  # rows no run since the watermark touched
+        assert check in {f.check for f in run_scoped(con, check, full=True)[0]}
+        assert check in {f.check for f in check_integrity(con)}
+    finally:
+        con.close()
+
+
+def test_watermark_waits_for_queued_threads(watermarked: Path) -> None:
+    con = open_warehouse(watermarked)
+    try:
+        before = watermark(con, "messages_match_conversations")
+        con.execute("INSERT INTO pending_threads VALUES ('T2', 'conversations')")
+        assert run_scoped(con, "messages_match_conversations")[0] == []
+        assert watermark(con, "messages_match_conversations") == before
+        con.execute("DELETE FROM pending_threads")
+        run_scoped(con, "messages_match_conversations")
+        assert watermark(con, "messages_match_conversations") > before  # type: ignore[operator]
     finally:
         con.close()

@@ -5,10 +5,12 @@ touch — every sender and recipient of their messages in each month, and their 
 they started — plus the pairs they touched when last billed (``billing_thread_periods``). Only those
 rows are recomputed, each from all of that user's messages and records in that month, so a
 recomputed row is exactly what a full rebuild would give (``conversations`` and the fallback site
-included) and the work follows the change, not the size of the month. A change of directory, rates,
-timezone, extension length or source sites (a fingerprint in ``eur_settings``) rebuilds every month. Counts come from SQL (``sql/billing_usage.sql``); org data and cost are
-applied in Python with Decimal; results go back through Arrow, in the same transaction that
-consumes the queue.
+included). While the touched users are a minority of the months' users only their messages are
+read; when a file touches most of them (``NARROW_SHARE``) the months are read whole, and the cost is
+then that of the touched months, as before. A change of directory, rates, timezone, extension length
+or source sites (a fingerprint in ``eur_settings``) rebuilds every month. Counts come from SQL
+(``sql/billing_usage.sql``); org data and cost are applied in Python with Decimal; results go back
+through Arrow, in the same transaction that consumes the queue.
 """
 
 from __future__ import annotations

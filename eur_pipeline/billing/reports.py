@@ -649,7 +649,9 @@ def period_digests(con: duckdb.DuckDBPyConnection, config: EurConfig, periods: l
     periods before it (deltas, trend), its neighbours (navigation), the timezone and the renderer."""
     billed = {
         p: f"{n}:{h}"
-        for p, n, h in con.execute("SELECT period, count(*), bit_xor(hash(b)) FROM billing b GROUP BY period").fetchall()
+        for p, n, h in con.execute(
+            "SELECT period, count(*), bit_xor(hash(b)) FROM billing b GROUP BY period"
+        ).fetchall()
     }
     out = {}
     for i, period in enumerate(periods):

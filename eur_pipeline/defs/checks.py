@@ -194,7 +194,9 @@ def billing_reconciles(eur: EurResource) -> dg.AssetCheckResult:
         periods=len(rows),
         periods_mismatched=len(bad),
         per_period=dg.MetadataValue.md(
-            markdown_rows(["period", "messages", "billed_sent", "deliveries", "billed_received"], [r[:5] for r in rows[-24:]])
+            markdown_rows(
+                ["period", "messages", "billed_sent", "deliveries", "billed_received"], [r[:5] for r in rows[-24:]]
+            )
         ),
         total_cost=str(totals["total_cost"]),
     )

@@ -104,7 +104,10 @@ def ledger_matches_loaded_rows(con: duckdb.DuckDBPyConnection, since: datetime |
 def records_match_messages(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[Finding]:
     """Per thread (not queued at 'messages'): every record is folded into exactly one logical message."""
     if since is None:
-        r = "SELECT thread_key(thread_id, sender, recipient) AS thread_id, count(*) AS n FROM message_records GROUP BY ALL"
+        r = (
+            "SELECT thread_key(thread_id, sender, recipient) AS thread_id, count(*) AS n "
+            "FROM message_records GROUP BY ALL"
+        )
         m = "SELECT thread_id, sum(record_count) AS n FROM messages GROUP BY ALL"
     else:
         r = (
@@ -293,13 +296,10 @@ def run_scoped(con: duckdb.DuckDBPyConnection, name: str, full: bool = False) ->
     newest = con.execute("SELECT max(collected_at) FROM archive_files").fetchall()[0][0]
     findings = CHECKS[name](con, since)
     stages = _WAITS_ON[name]
-    waiting = (
-        con.execute("SELECT count(*) FROM pending_threads WHERE list_contains(?, stage)", [list(stages)]).fetchall()[
-            0
-        ][0]
-        if stages
-        else 0
-    )
+    waiting = 0
+    if stages:
+        sql = "SELECT count(*) FROM pending_threads WHERE list_contains(?, stage)"
+        waiting = con.execute(sql, [list(stages)]).fetchall()[0][0]
     if not findings and not waiting and newest is not None:
         con.execute(
             "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -173,7 +173,10 @@ def _tampers(thread: str, file: str, period: str) -> list[tuple[str, str]]:
             f"INSERT INTO message_records SELECT * FROM message_records WHERE file_id = {f} LIMIT 1",
             "ledger_matches_loaded_rows",
         ),
-        (f"UPDATE archive_files SET record_count = record_count + 1 WHERE name = '{file}'", "ledger_matches_loaded_rows"),
+        (
+            f"UPDATE archive_files SET record_count = record_count + 1 WHERE name = '{file}'",
+            "ledger_matches_loaded_rows",
+        ),
         (f"UPDATE messages SET record_count = record_count + 1 WHERE thread_id = '{thread}'", "records_match_messages"),
         (f"UPDATE conversations SET message_count = 99 WHERE thread_id = '{thread}'", "messages_match_conversations"),
         (f"DELETE FROM conversations WHERE thread_id = '{thread}'", "messages_match_conversations"),

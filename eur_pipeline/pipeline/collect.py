@@ -18,8 +18,8 @@ import duckdb
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, SourceError
 from eur_pipeline.faults import fault_point
-from eur_pipeline.formats.registry import get_format
 from eur_pipeline.pipeline.landing import keep_backup, staging_path
+from eur_pipeline.pipeline.parse_worker import parser_for
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.registry import open_source
 from eur_pipeline.warehouse.loader import (
@@ -149,11 +149,9 @@ def collect_file(
 
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
     ident = FileIdentity(landing_path=str(landed), **ident_args)  # type: ignore[arg-type]
-    fmt = get_format(cfg.format)
+    parse = parser_for(cfg.format, landed)  # a child process parses large files while this one loads
     fault_point("before_commit")
-    outcome: LoadOutcome = load_archive(
-        con, ident, lambda result: fmt.parse(landed, result), on_batch=_progress_logger(cfg.name, remote)
-    )
+    outcome: LoadOutcome = load_archive(con, ident, parse, on_batch=_progress_logger(cfg.name, remote))
     if outcome.status == "quarantined":
         log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
     fault_point("before_complete")

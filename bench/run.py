@@ -4,7 +4,9 @@ Every measurement runs in a fresh subprocess, so wall time and peak RSS (``os.wa
 process's own. Printed side by side with ratios:
 
 * full ``eur-pipeline run`` (Dagster start-up, collect, parse, load, messages, conversations, billing)
-  on a ~570 MB archive and on a ~115 MB one (memory must stay flat);
+  on a ~570 MB archive and on a ~115 MB one (memory must stay flat), and the large one again with
+  parsing in-process (``EUR_PARSE_WORKERS=0``) to show what the parse child process gains (full run and
+  collect stage);
 * the minimal streaming reference and ``pandas.read_xml`` (``bench/reference.py``); pandas holds the
   whole document in memory (~14x the file), so it runs on the 115 MB file and is extrapolated by
   record count — the output says so;
@@ -63,12 +65,15 @@ class Measured:
     stdout: str
 
 
-def measure(args: list[str], cwd: Path = ROOT) -> Measured:
-    """Run ``args`` to completion; its own peak RSS comes from ``wait4`` (not the max over all children)."""
+def measure(args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> Measured:
+    """Run ``args`` to completion; its own peak RSS comes from ``wait4`` (not the max over all children).
+    ``env``: variables set on top of this process's environment."""
     log = OUT / "last_subprocess.log"
     with open(log, "w+") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env} if env else None
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -111,13 +116,13 @@ def add_file(site: Path, path: Path) -> None:
     os.link(path, site / "incoming" / f"{path.parent.name}_{path.name}")
 
 
-def full_run(site: Path) -> Measured:
-    return measure([str(BIN / "eur-pipeline"), "run", "--config", str(site / "eur.yaml")])
+def full_run(site: Path, env: dict[str, str] | None = None) -> Measured:
+    return measure([str(BIN / "eur-pipeline"), "run", "--config", str(site / "eur.yaml")], env=env)
 
 
-def stage_run(site: Path) -> dict[str, float]:
+def stage_run(site: Path, env: dict[str, str] | None = None) -> dict[str, float]:
     """The pipeline's own work per stage, without Dagster (``python -m bench.stages``)."""
-    result = measure([sys.executable, "-m", "bench.stages", str(site / "eur.yaml")])
+    result = measure([sys.executable, "-m", "bench.stages", str(site / "eur.yaml")], env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -235,6 +240,8 @@ def main() -> None:
     big_site = fresh_site("big", [big])
     full = full_run(big_site)
     full_records = records_in(big_site)
+    print("  (a) eur-pipeline run, large archive, parsing in-process (EUR_PARSE_WORKERS=0) ...", flush=True)
+    one_core = full_run(fresh_site("big_one_core", [big]), env={"EUR_PARSE_WORKERS": "0"})
     print("  (a) eur-pipeline run, 115 MB-class archive ...", flush=True)
     small_site = fresh_site("small", [small])
     full_small = full_run(small_site)
@@ -244,6 +251,7 @@ def main() -> None:
     pandas_wall = pandas_small.wall * ref_records / pandas_records
     print("  stage timings (no Dagster), large archive ...", flush=True)
     stages = stage_run(fresh_site("stages", [big]))
+    stages_one_core = stage_run(fresh_site("stages_one_core", [big]), env={"EUR_PARSE_WORKERS": "0"})
 
     print("  incremental: empty warehouse vs one of >= 10M records ...", flush=True)
     empty_site = fresh_site("incr_empty", [new])
@@ -282,8 +290,23 @@ def main() -> None:
             f"measured {pandas_small.wall:.1f} s / {pandas_small.peak_mb:,.0f} MB on {pandas_records:,} records",
         )
     )
+    print(
+        fmt_row(
+            "(a) the same, parsing in-process (EUR_PARSE_WORKERS=0)",
+            full_records,
+            one_core.wall,
+            one_core.peak_mb,
+            ref.wall,
+            f"parse in a child process while loading: {one_core.wall - full.wall:+.1f} s",
+        )
+    )
     print(fmt_row("(a) eur-pipeline run, smaller archive", small_records, full_small.wall, full_small.peak_mb, None))
     print("Stages of the large run without Dagster (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    print(
+        f"  collect with parsing in a child process {stages['collect']:.1f} s vs in-process "
+        f"(EUR_PARSE_WORKERS=0) {stages_one_core['collect']:.1f} s: "
+        f"{stages_one_core['collect'] - stages['collect']:+.1f} s from the second core"
+    )
     print()
     ratio_ref = full.wall / ref.wall
     ratio_pandas = full.wall / pandas_wall

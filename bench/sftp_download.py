@@ -120,7 +120,8 @@ def openssh_get(server: Server, remote: Path, dest: Path, ciphers: str | None) -
     subprocess.run([*cmd, f"{server.user}@127.0.0.1"], check=True, timeout=600, stdout=subprocess.DEVNULL)
 
 
-def source_get(server: Server, remote: Path, dest: Path) -> None:
+def source_get(server: Server, remote: Path, dest: Path) -> str:
+    """Download with SftpSource; returns the cipher it negotiated (so the comparison is interpretable)."""
     from eur_pipeline.config import SourceConfig
     from eur_pipeline.sources.sftp import SftpSource
 
@@ -139,25 +140,14 @@ def source_get(server: Server, remote: Path, dest: Path) -> None:
     with SftpSource(cfg) as src:
         (listed,) = [f for f in src.list_files() if f.name == remote.name]
         src.fetch(listed, dest)
+        transport = src._transport
+        return transport.remote_cipher if transport else "?"
 
 
 def _time(fn: Callable[[], None]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
-
-
-def negotiated_cipher(server: Server) -> str:
-    """What paramiko picks against this sshd (reported so the comparison is interpretable)."""
-    import paramiko
-
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        transport = paramiko.Transport(sock)
-        try:
-            transport.start_client(timeout=10)
-            return f"{transport.remote_cipher} / {transport.remote_mac}"
-        finally:
-            transport.close()
 
 
 def run(size_mb: int = 256, repeat: int = 3, ciphers: str | None = None) -> dict[str, float]:
@@ -170,6 +160,7 @@ def run(size_mb: int = 256, repeat: int = 3, ciphers: str | None = None) -> dict
         make_file(remote, size)
         with throwaway_sshd(base) as server:
             best = {"openssh": float("inf"), "sftp_source": float("inf")}
+            negotiated: list[str] = []
             for i in range(repeat):
                 order = ["openssh", "sftp_source"] if i % 2 == 0 else ["sftp_source", "openssh"]
                 for who in order:
@@ -178,12 +169,12 @@ def run(size_mb: int = 256, repeat: int = 3, ciphers: str | None = None) -> dict
                     if who == "openssh":
                         elapsed = _time(lambda d=dest: openssh_get(server, remote, d, ciphers))
                     else:
-                        elapsed = _time(lambda d=dest: source_get(server, remote, d))
+                        elapsed = _time(lambda d=dest: negotiated.append(source_get(server, remote, d)))
                     if dest.stat().st_size != size:
                         raise SystemExit(f"{who}: downloaded {dest.stat().st_size} bytes, expected {size}")
                     best[who] = min(best[who], elapsed)
                     dest.unlink()
-            cipher = negotiated_cipher(server)
+            cipher = negotiated[-1]
     mb = size / 1e6
     result = {
         "openssh_mb_s": mb / best["openssh"],

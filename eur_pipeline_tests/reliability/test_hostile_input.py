@@ -1,6 +1,6 @@
 """Hostile and broken input: each file ends in a clear quarantine reason or a correct load — never a
 crash, a hang or a memory blow-up. Small cases are committed under ``corpus/hostile``; big ones are
-generated here and parsed in a subprocess whose peak RSS (ru_maxrss) is asserted."""
+generated here and parsed in a subprocess whose peak RSS (VmHWM) is asserted."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def test_one_name_reuploaded_with_new_content_loads_both(config: EurConfig) -> N
 # Big inputs, generated at test time, parsed in a subprocess with RSS and time measured
 
 PROBE = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.formats.avaya_presence import AvayaPresenceXmlFormat
@@ -176,7 +176,9 @@ try:
 except QuarantineError as exc:
     out = {"outcome": "quarantined", "error": str(exc)}
 out["seconds"] = time.monotonic() - started
-out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so it would report the (large) pytest parent
+hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+out["rss_mb"] = int(hwm.split()[1]) / 1024
 print(json.dumps(out))
 """
 MEMORY_CAP_BYTES = 3 << 30  # address-space cap for the probe: a blow-up fails instead of swapping the host

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from eur_pipeline.billing.sample import SAMPLE_RATES
 from eur_pipeline.config import EurConfig
 
 DOMAIN = "im.example.com"
@@ -161,17 +162,7 @@ def bulk_messages(wh: Warehouse, messages: list[tuple[str, str, list[str], str, 
 SITES = ("Corporation 1/Paris", "Corporation 1/Lyon", "Corporation 2/London")
 DEPARTMENTS = ("Sales", "Engineering", "Finance", "Support", "Marketing")
 
-DEMO_RATES = """currency: EUR
-default_plan: standard
-plans:
-  standard: {per_message_sent: 0.0125, per_conversation_started: 0.05, monthly_fee_per_active_user: 1.50}
-  premium: {per_message_sent: 0.02, per_conversation_started: 0.08, monthly_fee_per_active_user: 3.00}
-assign:
-  site: {"Corporation 2/London": premium}
-  department: {Support: standard}
-markup_percent: 7.5
-tax_percent: 19.6
-"""
+DEMO_RATES = SAMPLE_RATES  # the demo's own rate plans (two plans, site and department assignment)
 
 
 def populate_demo(wh: Warehouse, seed: int = 7, users: int = 30) -> str:

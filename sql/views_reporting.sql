@@ -39,10 +39,18 @@ CREATE OR REPLACE MACRO eur_corporation(site) AS
 -- `conversations` is not summed: one conversation has several participants. conversations_started
 -- is additive (one initiator each).
 
-CREATE OR REPLACE VIEW billing_by_corporation AS
+-- One aggregation for all four roll-ups: a row per grouping set, tagged with its `dimension`.
+CREATE OR REPLACE VIEW billing_rollup AS
 SELECT period,
-       eur_corporation(site)                                          AS corporation,
        currency,
+       CASE WHEN grouping(department) = 0 THEN 'department'
+            WHEN grouping(cost_center) = 0 THEN 'cost_center'
+            WHEN grouping(site) = 0 THEN 'site'
+            ELSE 'corporation' END                                    AS dimension,
+       eur_corporation(b.site)                                        AS corporation,
+       coalesce(b.site, '(no site)')                                  AS site,
+       coalesce(b.department, '(no department)')                      AS department,
+       coalesce(b.cost_center, '(no cost center)')                    AS cost_center,
        count(*)                                                       AS users,
        count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
        sum(messages_sent)                                             AS messages_sent,
@@ -53,60 +61,28 @@ SELECT period,
        sum(markup)                                                    AS markup,
        sum(tax)                                                       AS tax,
        sum(total_cost)                                                AS total_cost
-FROM billing
-GROUP BY period, corporation, currency;
+FROM billing AS b
+GROUP BY GROUPING SETS ((period, currency, corporation),
+                        (period, currency, corporation, site),
+                        (period, currency, department),
+                        (period, currency, cost_center));
+
+CREATE OR REPLACE VIEW billing_by_corporation AS
+SELECT period, corporation, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
+FROM billing_rollup WHERE dimension = 'corporation';
 
 CREATE OR REPLACE VIEW billing_by_site AS
-SELECT period,
-       eur_corporation(site)                                          AS corporation,
-       coalesce(site, '(no site)')                                    AS site,
-       currency,
-       count(*)                                                       AS users,
-       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
-       sum(messages_sent)                                             AS messages_sent,
-       sum(messages_received)                                         AS messages_received,
-       sum(conversations_started)                                     AS conversations_started,
-       sum(usage_cost)                                                AS usage_cost,
-       sum(fee)                                                       AS fee,
-       sum(markup)                                                    AS markup,
-       sum(tax)                                                       AS tax,
-       sum(total_cost)                                                AS total_cost
-FROM billing
-GROUP BY period, corporation, coalesce(site, '(no site)'), currency;
+SELECT period, corporation, site, currency,
+       * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
+FROM billing_rollup WHERE dimension = 'site';
 
 CREATE OR REPLACE VIEW billing_by_department AS
-SELECT period,
-       coalesce(department, '(no department)')                        AS department,
-       currency,
-       count(*)                                                       AS users,
-       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
-       sum(messages_sent)                                             AS messages_sent,
-       sum(messages_received)                                         AS messages_received,
-       sum(conversations_started)                                     AS conversations_started,
-       sum(usage_cost)                                                AS usage_cost,
-       sum(fee)                                                       AS fee,
-       sum(markup)                                                    AS markup,
-       sum(tax)                                                       AS tax,
-       sum(total_cost)                                                AS total_cost
-FROM billing
-GROUP BY period, coalesce(department, '(no department)'), currency;
+SELECT period, department, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
+FROM billing_rollup WHERE dimension = 'department';
 
 CREATE OR REPLACE VIEW billing_by_cost_center AS
-SELECT period,
-       coalesce(cost_center, '(no cost center)')                      AS cost_center,
-       currency,
-       count(*)                                                       AS users,
-       count(*) FILTER (WHERE messages_sent + messages_received > 0)  AS active_users,
-       sum(messages_sent)                                             AS messages_sent,
-       sum(messages_received)                                         AS messages_received,
-       sum(conversations_started)                                     AS conversations_started,
-       sum(usage_cost)                                                AS usage_cost,
-       sum(fee)                                                       AS fee,
-       sum(markup)                                                    AS markup,
-       sum(tax)                                                       AS tax,
-       sum(total_cost)                                                AS total_cost
-FROM billing
-GROUP BY period, coalesce(cost_center, '(no cost center)'), currency;
+SELECT period, cost_center, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
+FROM billing_rollup WHERE dimension = 'cost_center';
 
 -- Top talkers: per period, users ranked by messages sent + received (rank 1 = busiest).
 CREATE OR REPLACE VIEW top_talkers AS

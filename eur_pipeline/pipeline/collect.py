@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import duckdb
@@ -25,6 +25,7 @@ from eur_pipeline.sources.registry import open_source
 from eur_pipeline.warehouse.loader import (
     FileIdentity,
     LoadOutcome,
+    file_id_of,
     ledger_status,
     load_archive,
     record_sighting,
@@ -122,33 +123,34 @@ def collect_file(
     # over SFTP, so name+size+mtime can repeat): download it and let its content decide.
     if known is not None and not known[1]:
         _complete(con, src, cfg, remote, report)
-        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=known[0][:16])
+        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=file_id_of(known[0]))
 
     staged = staging_path(config.landing_dir, cfg.name, remote.name)
     fetched = src.fetch(remote, staged)
-    ident_args = dict(
+    ident = FileIdentity(
         source=cfg.name,
         name=remote.name,
         size_bytes=fetched.size,
         sha256=fetched.sha256,
         remote_mtime=remote.mtime,
         format=cfg.format,
+        landing_path="",  # set once the backup copy is kept
         collected_at=datetime.now(UTC),
     )
     if ledger_status(con, fetched.sha256) is not None:
         staged.unlink(missing_ok=True)
-        record_sighting(con, FileIdentity(landing_path="", **ident_args))  # type: ignore[arg-type]
+        record_sighting(con, ident)
         _complete(con, src, cfg, remote, report)
         return FileResult(
             cfg.name,
             remote.name,
             "duplicate",
             detail="same content already loaded",
-            file_id=fetched.sha256[:16],
+            file_id=ident.file_id,
         )
 
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
-    ident = FileIdentity(landing_path=str(landed), **ident_args)  # type: ignore[arg-type]
+    ident = replace(ident, landing_path=str(landed))
     parse = parser_for(cfg.format, landed)  # a child process parses large files while this one loads
     fault_point("before_commit")
     outcome: LoadOutcome = load_archive(con, ident, parse, on_batch=_progress_logger(cfg.name, remote))

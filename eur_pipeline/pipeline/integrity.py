@@ -42,6 +42,11 @@ class Finding:
     examples: list[tuple] = field(default_factory=list)
 
 
+def _thread_findings(check: str, rows: list[tuple], what: str) -> list[Finding]:
+    """No finding when no thread disagrees; else one, with the count and a few example rows."""
+    return [Finding(check, f"{len(rows)} thread(s) {what}", rows[:EXAMPLES])] if rows else []
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, since: datetime | None = None) -> list[tuple]:
     params = {"since": since} if "$since" in sql else None
     return con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
@@ -128,15 +133,9 @@ def records_match_messages(con: duckdb.DuckDBPyConnection, since: datetime | Non
            ORDER BY 1""",
         since,
     )
-    if not rows:
-        return []
-    return [
-        Finding(
-            "records_match_messages",
-            f"{len(rows)} thread(s) whose records and messages disagree (thread, records, records in messages)",
-            rows[:EXAMPLES],
-        )
-    ]
+    return _thread_findings(
+        "records_match_messages", rows, "whose records and messages disagree (thread, records, records in messages)"
+    )
 
 
 def messages_match_conversations(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[Finding]:
@@ -157,15 +156,11 @@ def messages_match_conversations(con: duckdb.DuckDBPyConnection, since: datetime
            ORDER BY 1""",
         since,
     )
-    if not rows:
-        return []
-    return [
-        Finding(
-            "messages_match_conversations",
-            f"{len(rows)} thread(s) whose conversation row disagrees with its messages (thread, messages, count)",
-            rows[:EXAMPLES],
-        )
-    ]
+    return _thread_findings(
+        "messages_match_conversations",
+        rows,
+        "whose conversation row disagrees with its messages (thread, messages, count)",
+    )
 
 
 def billing_periods(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[tuple]:

@@ -93,6 +93,35 @@ class AvayaPresenceXmlFormat:
         with open_archive(path) as stream:
             yield from self._parse_stream(_Janitor(stream), result, batch_size)
 
+    def split_point(self, path: Path, fraction: float) -> int | None:
+        """The first ``<message`` tag start at or after ``fraction`` of a plain UTF-8 archive whose
+        root is a bare ``<messages>`` (so the part after it parses alike under a synthetic root)."""
+        size = path.stat().st_size
+        with open(path, "rb") as raw:
+            head = _PLAIN_HEAD.match(raw.read(4096))
+            if head is None or (head["decl"] and not _UTF8_DECL.search(head["decl"])):
+                return None
+            raw.seek(max(int(size * fraction), head.end()))
+            carry = b""
+            while chunk := raw.read(1 << 20):
+                data = carry + chunk
+                found = _RECORD_START.search(data)
+                if found:
+                    return raw.tell() - len(data) + found.start()
+                carry = data[-len(b"<message") :]
+        return None
+
+    def parse_range(
+        self, path: Path, start: int, end: int, result: ParseResult, batch_size: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Bytes ``[start, end)`` under the synthetic root: a cut that was not at a record boundary
+        makes one of the parts fail to parse, so a wrong cut is never silently accepted."""
+        with open(path, "rb") as raw:
+            prefix = b"<messages>" if start > 0 else b""
+            suffix = b"</messages>" if end < path.stat().st_size else b""
+            stream = _ByteRange(raw, start, end, prefix, suffix)
+            yield from self._parse_stream(_Janitor(stream), result, batch_size)
+
     def _parse_stream(self, stream: Any, result: ParseResult, batch_size: int) -> Iterator[pa.RecordBatch]:
         # Only ``end`` events of <message>: every extra event is a trip through the Python loop, which
         # is where the time goes. The document (root, DTD) is checked on the first record, or after
@@ -127,7 +156,7 @@ class AvayaPresenceXmlFormat:
                 try:
                     append(record_no, element)
                 except RecordRejected as exc:
-                    raw = etree.tostring(element, encoding="unicode")[:RAW_LIMIT]
+                    raw = etree.tostring(element, encoding="unicode", with_tail=False)[:RAW_LIMIT]
                     result.rejects.append({"record_no": record_no, "reason": str(exc), "raw": raw})
                 element.clear(keep_tail=False)
                 while element.getprevious() is not None:
@@ -143,6 +172,7 @@ class AvayaPresenceXmlFormat:
             reason = _no_record_reason(context)
             if reason:
                 raise QuarantineError(reason)
+        result.records_seen = record_no
         if len(columns):
             result.record_count += len(columns)
             yield columns.to_batch()
@@ -156,6 +186,33 @@ class AvayaPresenceXmlFormat:
         root = tree.getroot()
         if _local(root.tag) != ROOT_TAG:
             raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>")
+
+
+# A document head whose records can be parsed apart from it: optional BOM and XML declaration, then
+# the bare root tag (no namespace or attribute the records could depend on).
+_PLAIN_HEAD = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?P<decl><\?xml\s[^>]*\?>)?\s*<messages>")
+_UTF8_DECL = re.compile(rb"\A<\?xml(?:(?!encoding)[^>])*(?:encoding\s*=\s*[\"']utf-?8[\"'][^>]*)?\?>\Z", re.IGNORECASE)
+_RECORD_START = re.compile(rb"<message[\s>/]")
+
+
+class _ByteRange:
+    """``prefix``, bytes ``[start, end)`` of ``raw``, then ``suffix``, as one readable stream."""
+
+    def __init__(self, raw: Any, start: int, end: int, prefix: bytes, suffix: bytes) -> None:
+        raw.seek(start)
+        self._raw, self._left, self._pending, self._suffix = raw, end - start, prefix, suffix
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        if self._left > 0:
+            data = self._raw.read(self._left if size < 0 else min(size, self._left))
+            self._left = self._left - len(data) if data else 0
+            if data:
+                return data
+        data, self._suffix = self._suffix, b""
+        return data
 
 
 class _Janitor:

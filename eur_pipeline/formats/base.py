@@ -44,6 +44,7 @@ class ParseResult:
 
     rejects: list[dict[str, object]] = field(default_factory=list)
     record_count: int = 0
+    records_seen: int = 0  # record elements read, rejects included: numbers the next part of a split file
 
     def reject_table(self) -> pa.Table:
         return pa.Table.from_pylist(self.rejects, schema=REJECT_SCHEMA)
@@ -55,3 +56,19 @@ class RecordFormat(Protocol):
 
     def parse(self, path: Path, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
         """Yield record batches; append rejects to ``result``; raise QuarantineError for a bad file."""
+
+
+@runtime_checkable
+class SplittableFormat(Protocol):
+    """A format whose plain (uncompressed) files can be cut at a record boundary and parsed in parts,
+    in parallel processes. Optional: ``pipeline/parse_worker.py`` parses other formats whole."""
+
+    def split_point(self, path: Path, fraction: float) -> int | None:
+        """A byte offset at or after ``fraction`` of the file where a record starts, or None when
+        the file cannot be cut (compressed, unusual document head, no record after that point).
+        Only a candidate: the caller checks it by parsing, and parses whole if the cut was wrong."""
+
+    def parse_range(
+        self, path: Path, start: int, end: int, result: ParseResult, batch_size: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Parse bytes ``[start, end)`` of ``path`` as a document of its own (records numbered from 1)."""

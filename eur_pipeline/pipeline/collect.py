@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -19,7 +20,7 @@ from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, SourceError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.pipeline.landing import keep_backup, staging_path
-from eur_pipeline.pipeline.parse_worker import parser_for
+from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.registry import open_source
 from eur_pipeline.warehouse.loader import (
@@ -109,6 +110,23 @@ def _progress_logger(source: str, remote: RemoteFile, every_seconds: float = 5.0
     return report
 
 
+def load_landed(
+    con: duckdb.DuckDBPyConnection,
+    ident: FileIdentity,
+    path: Path,
+    on_batch: Callable[[int], None] | None = None,
+) -> LoadOutcome:
+    """Load a landed file atomically: in two parts in parallel when it can be cut, else whole."""
+    cut = split_cut(ident.format, path)
+    if cut is not None:
+        log.info("%s: parsing in two processes (cut at byte %s)", path.name, f"{cut:,}")
+        try:
+            return load_archive(con, ident, lambda result: parse_split(ident.format, path, cut, result), on_batch)
+        except SplitParseFailed as exc:
+            log.info("%s: %s; parsing it whole", path.name, exc)
+    return load_archive(con, ident, parser_for(ident.format, path), on_batch)
+
+
 def collect_file(
     con: duckdb.DuckDBPyConnection,
     config: EurConfig,
@@ -151,9 +169,8 @@ def collect_file(
 
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
     ident = replace(ident, landing_path=str(landed))
-    parse = parser_for(cfg.format, landed)  # a child process parses large files while this one loads
     fault_point("before_commit")
-    outcome: LoadOutcome = load_archive(con, ident, parse, on_batch=_progress_logger(cfg.name, remote))
+    outcome = load_landed(con, ident, landed, on_batch=_progress_logger(cfg.name, remote))
     if outcome.status == "quarantined":
         log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
     fault_point("before_complete")

@@ -1,9 +1,17 @@
-"""Parse a large archive in a child process while this one loads it: the second core does the XML.
+"""Parse a large archive with the second core: in two parts in parallel, or whole in a child process.
 
-``load_archive`` takes a ``parse`` callable; ``parser_for`` returns either the format's own
-in-process generator or ``parse_in_child``, which runs ``python -m eur_pipeline.pipeline.parse_worker``
-on the landed file and yields the Arrow batches it streams back over a pipe (Arrow IPC). The writer
-stays in this process, in one transaction per file, so nothing about the ledger changes:
+A large plain file of a ``SplittableFormat`` is cut at a record boundary (``split_cut``, then
+``parse_split``, as ``pipeline/collect.py`` does first): this process parses and inserts the first
+``PARENT_SHARE`` while a child parses the rest into an Arrow IPC file beside it, which is inserted
+next with its record numbers shifted. Parsing is the critical path (the reference parser's own
+speed), so this halves it. A part that fails to parse (a genuinely bad file, or a cut that was not
+at a record boundary) rolls the load back and the file is parsed whole, so records, rejects and
+quarantine reasons are exactly those of a whole parse.
+
+Otherwise ``parser_for`` returns either the format's own in-process generator or ``parse_in_child``,
+which runs ``python -m eur_pipeline.pipeline.parse_worker`` on the landed file and yields the Arrow
+batches it streams back over a pipe (Arrow IPC). The writer stays in this process, in one
+transaction per file, so nothing about the ledger changes:
 
 * batches arrive in file order, and a ``QuarantineError`` in the child is raised here at the end of
   the stream (the child closes the stream, then reports it), so the whole file rolls back as before;
@@ -11,9 +19,8 @@ stays in this process, in one transaction per file, so nothing about the ledger 
 * a parent killed at any point takes the child with it (PR_SET_PDEATHSIG, and a broken pipe on its
   next write); a child that dies makes the load fail (no commit), never load a partial file.
 
-Process start-up costs ~0.3 s and the overlap saves the load time (~3 ms/MB), so only files of at least
-``EUR_PARSE_WORKER_MIN_MB`` (default 64) go to a child. ``EUR_PARSE_WORKERS=0`` turns it off (the bench
-measures both).
+Process start-up costs ~0.3 s, so only files of at least ``EUR_PARSE_WORKER_MIN_MB`` (default 64)
+use a child. ``EUR_PARSE_WORKERS=0`` parses everything in-process (the bench measures both).
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eur_pipeline.errors import EurError, QuarantineError
-from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
+from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult, SplittableFormat
 from eur_pipeline.formats.registry import get_format
 
 WORKERS_ENV = "EUR_PARSE_WORKERS"
@@ -39,6 +47,8 @@ MIN_MB_ENV = "EUR_PARSE_WORKER_MIN_MB"
 DEFAULT_MIN_MB = 64.0
 PIPE_BYTES = 1 << 20
 CHILD_BATCH_ROWS = 20_000  # smaller than in-process: two processes hold batches at once
+# This process also inserts every row (and reads the child's part back), so it parses less than half.
+PARENT_SHARE = 0.45
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +57,10 @@ Parser = Callable[[ParseResult], Iterator[pa.RecordBatch]]
 
 class ParseWorkerError(EurError):
     """The parse child died or broke the stream; the file is not loaded and is retried next run."""
+
+
+class SplitParseFailed(EurError):
+    """A part of a split file did not parse: the load is rolled back and the file parsed whole."""
 
 
 def use_worker(size_bytes: int) -> bool:
@@ -63,6 +77,55 @@ def parser_for(format_name: str, path: Path) -> Parser:
         return lambda result: parse_in_child(format_name, path, result)
     fmt = get_format(format_name)
     return lambda result: fmt.parse(path, result)
+
+
+def split_cut(format_name: str, path: Path) -> int | None:
+    """Where to cut a large file for ``parse_split``, or None to parse it whole."""
+    fmt = get_format(format_name)
+    if not use_worker(path.stat().st_size) or not isinstance(fmt, SplittableFormat):
+        return None
+    return fmt.split_point(path, PARENT_SHARE)
+
+
+def parse_split(format_name: str, path: Path, cut: int, result: ParseResult) -> Iterator[pa.RecordBatch]:
+    """Yield the batches of bytes ``[0, cut)`` parsed here, then those of ``[cut, end)`` a child
+    parsed meanwhile; raise SplitParseFailed (before the last batch) if either part fails."""
+    fmt = get_format(format_name)
+    assert isinstance(fmt, SplittableFormat)
+    with tempfile.TemporaryDirectory(prefix=".eur-parse-", dir=path.parent) as tmp:
+        tail, trailer, errors = Path(tmp) / "tail.arrows", Path(tmp) / "trailer.json", Path(tmp) / "stderr.txt"
+        with open(errors, "wb") as err:
+            args = [format_name, str(path), str(trailer), str(cut), str(tail)]
+            proc = subprocess.Popen([sys.executable, "-m", __name__, *args], stdin=subprocess.DEVNULL, stderr=err)
+        try:
+            head = ParseResult()
+            try:
+                yield from fmt.parse_range(path, 0, cut, head)
+            except QuarantineError as exc:
+                raise SplitParseFailed(f"the first part did not parse ({exc})") from None
+            code = proc.wait()
+            if code != 0 or not trailer.exists():
+                raise SplitParseFailed(_died(path, code, errors, None))
+            report = json.loads(trailer.read_text(encoding="utf-8"))
+            if report["quarantine"] is not None:
+                raise SplitParseFailed(f"the second part did not parse ({report['quarantine']})")
+            offset = head.records_seen
+            with pa.OSFile(str(tail)) as stream:
+                for batch in pa.ipc.open_stream(stream):
+                    yield _renumbered(batch, offset)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    result.rejects.extend(head.rejects)
+    result.rejects.extend({**r, "record_no": r["record_no"] + offset} for r in report["rejects"])
+    result.record_count += head.record_count + report["record_count"]
+    result.records_seen += offset + report["records_seen"]
+
+
+def _renumbered(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
+    columns = batch.columns
+    return pa.RecordBatch.from_arrays([pc.add(columns[0], offset), *columns[1:]], schema=MESSAGE_RECORD_SCHEMA)
 
 
 def parse_in_child(format_name: str, path: Path, result: ParseResult) -> Iterator[pa.RecordBatch]:
@@ -130,26 +193,42 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str]) -> int:
-    format_name, path, trailer = argv
+    """``FORMAT PATH TRAILER``: the whole file to stdout; ``FORMAT PATH TRAILER START OUT``: bytes
+    from START on (a split file's second part) to the file OUT. The report goes to TRAILER."""
+    format_name, path, trailer, *part = argv
     parent = os.getppid()
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         return 1
+    fmt = get_format(format_name)
     result = ParseResult()
     quarantine: str | None = None
-    with open(sys.stdout.fileno(), "wb", closefd=False) as out:
+    if part:
+        assert isinstance(fmt, SplittableFormat)
+        size = Path(path).stat().st_size
+        batches = fmt.parse_range(Path(path), int(part[0]), size, result, batch_size=CHILD_BATCH_ROWS)
+        out = open(part[1], "wb")  # noqa: SIM115 - closed below, after the trailer is written
+    else:
+        batches = fmt.parse(Path(path), result, batch_size=CHILD_BATCH_ROWS)
+        out = open(sys.stdout.fileno(), "wb", closefd=False)  # noqa: SIM115
+    with out:
         writer = pa.ipc.new_stream(out, MESSAGE_RECORD_SCHEMA)
         try:
-            for batch in get_format(format_name).parse(Path(path), result, batch_size=CHILD_BATCH_ROWS):
+            for batch in batches:
                 writer.write_batch(batch)
                 out.flush()  # the whole batch now, not when the next one is written: the reader inserts it meanwhile
         except QuarantineError as exc:
             quarantine = str(exc)
-        report = {"rejects": result.rejects, "record_count": result.record_count, "quarantine": quarantine}
-        part = Path(trailer).with_suffix(".part")
-        part.write_text(json.dumps(report), encoding="utf-8")
-        part.replace(trailer)
         writer.close()
+        report = {
+            "rejects": result.rejects,
+            "record_count": result.record_count,
+            "records_seen": result.records_seen,
+            "quarantine": quarantine,
+        }
+        part_file = Path(trailer).with_suffix(".part")
+        part_file.write_text(json.dumps(report), encoding="utf-8")
+        part_file.replace(trailer)
     return 0
 
 

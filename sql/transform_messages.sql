@@ -15,9 +15,15 @@ SELECT
     body,
     count(*) AS record_count
 FROM (
-    SELECT thread_key(thread_id, sender, recipient) AS thread, sender, sent_at, body, recipient
+    -- A stored thread_id is already its key (the loader trims it and turns '' into NULL): matched
+    -- as it is, so a large warehouse is not scanned computing keys; only records without one are.
+    SELECT thread_id AS thread, sender, sent_at, body, recipient
     FROM message_records
-    WHERE thread_key(thread_id, sender, recipient) IN (SELECT thread_id FROM _touched)
+    WHERE thread_id IN (SELECT thread_id FROM _touched)
+    UNION ALL
+    SELECT thread_key(NULL, sender, recipient) AS thread, sender, sent_at, body, recipient
+    FROM message_records
+    WHERE thread_id IS NULL AND thread_key(NULL, sender, recipient) IN (SELECT thread_id FROM _touched)
 )
 GROUP BY thread, sender, sent_at, body;
 

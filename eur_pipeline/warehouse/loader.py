@@ -19,8 +19,10 @@ from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 
+# thread_id is stored as its thread key (trimmed, '' as NULL): transforms then match it as stored.
 _RECORD_COLUMNS = (
-    "record_no, direction, sent_at, thread_id, sender, sender_resource, recipient, recipient_resource, body, extra"
+    "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
+    "recipient_resource, body, extra"
 )
 
 

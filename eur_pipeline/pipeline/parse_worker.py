@@ -46,7 +46,7 @@ WORKERS_ENV = "EUR_PARSE_WORKERS"
 MIN_MB_ENV = "EUR_PARSE_WORKER_MIN_MB"
 DEFAULT_MIN_MB = 64.0
 PIPE_BYTES = 1 << 20
-CHILD_BATCH_ROWS = 20_000  # smaller than in-process: two processes hold batches at once
+CHILD_BATCH_ROWS = 10_000  # smaller than in-process: two processes hold batches at once
 # This process also inserts every row (and reads the child's part back), so it parses less than half.
 PARENT_SHARE = 0.45
 

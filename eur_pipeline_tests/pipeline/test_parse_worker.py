@@ -66,7 +66,7 @@ def test_quarantine_mid_stream_rolls_back_the_whole_file(tmp_path: Path) -> None
     whole = tmp_path / "whole.xml"
     with open(whole, "w") as fh:
         fh.write(head)
-        for _ in range(25_000):  # 50,000 records: three batches of the child's 20,000
+        for _ in range(25_000):  # 50,000 records: several batches of the child's 10,000
             fh.write(one)
         fh.write(tail)
     local, child = ParseResult(), ParseResult()

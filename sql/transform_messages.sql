@@ -15,15 +15,11 @@ SELECT
     body,
     count(*) AS record_count
 FROM (
-    -- A stored thread_id is already its key (the loader trims it and turns '' into NULL): matched
-    -- as it is, so a large warehouse is not scanned computing keys; only records without one are.
-    SELECT thread_id AS thread, sender, sent_at, body, recipient
+    -- A stored thread_id is already its key (the loader trims it and turns '' as NULL), so the key
+    -- is computed only for records without one: a large warehouse is scanned, not concatenated.
+    SELECT coalesce(thread_id, thread_key(NULL, sender, recipient)) AS thread, sender, sent_at, body, recipient
     FROM message_records
-    WHERE thread_id IN (SELECT thread_id FROM _touched)
-    UNION ALL
-    SELECT thread_key(NULL, sender, recipient) AS thread, sender, sent_at, body, recipient
-    FROM message_records
-    WHERE thread_id IS NULL AND thread_key(NULL, sender, recipient) IN (SELECT thread_id FROM _touched)
+    WHERE coalesce(thread_id, thread_key(NULL, sender, recipient)) IN (SELECT thread_id FROM _touched)
 )
 GROUP BY thread, sender, sent_at, body;
 

@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def parse_split(format_name: str, path: Path, cut: int, result: ParseResult) -> 
                 yield from fmt.parse_range(path, 0, cut, head)
             except QuarantineError as exc:
                 raise SplitParseFailed(f"the first part did not parse ({exc})") from None
+            waiting = time.monotonic()
             code = proc.wait()
+            log.info("%s: first part loaded; waited %.1f s for the second", path.name, time.monotonic() - waiting)
             if code != 0 or not trailer.exists():
                 raise SplitParseFailed(_died(path, code, errors, None))
             report = json.loads(trailer.read_text(encoding="utf-8"))

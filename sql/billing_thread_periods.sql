@@ -1,28 +1,53 @@
--- The billing rows (period × user, local calendar months) each thread has activity in: each message's
--- sender and recipients in its month, and the initiator in the month the thread started.
--- refresh_billing recomputes these pairs (and those recorded when the thread was last billed).
+-- Each queued thread's contribution to the billing rows (period × user, local calendar months) it
+-- touches: the rows of billing_thread_periods (see views_reporting.sql). Reads only those threads'
+-- messages, records and conversations, so its cost follows the new file, not the warehouse.
 -- Parameters:
 --   $tz    IANA timezone of the billing periods
 --   $full  true: every thread; false: only the threads in the registered relation _billing_pending
+--   $lo, $hi  TIMESTAMPTZ bounds of those threads' messages (see compute._pending_scope)
+-- Thread keys are billing's: a message's thread_id ('message:' || message_id without one); a record's
+-- thread_key() (its threadId, else its pair of parties), as the messages transform folds them.
 WITH msg AS (
     SELECT coalesce(thread_id, 'message:' || message_id)                  AS thread_id,
            date_trunc('month', timezone($tz, sent_at))::DATE              AS period,
            sender,
            recipients
     FROM messages
-    WHERE $full OR thread_id IN (SELECT thread_id FROM _billing_pending)
-       OR (thread_id IS NULL AND 'message:' || message_id IN (SELECT thread_id FROM _billing_pending))
-)
-SELECT DISTINCT thread_id, period, user_jid
-FROM (
-    SELECT thread_id, period, sender AS user_jid FROM msg
+    WHERE sent_at BETWEEN $lo AND $hi
+      AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending)
+           OR (thread_id IS NULL AND 'message:' || message_id IN (SELECT thread_id FROM _billing_pending)))
+),
+-- One event per message sent, per delivery, per thread start and per record party; summed per
+-- (thread, period, user, source). Message events have no source: their counts land on the row with
+-- source NULL, and records on one row per source, so every sum over these rows is exact.
+events AS (
+    SELECT thread_id, period, sender AS user_jid, NULL::VARCHAR AS source, 1 AS sent, 0 AS received,
+           0 AS started, 0 AS records
+    FROM msg
     UNION ALL
-    SELECT thread_id, period, unnest(recipients) AS user_jid FROM msg
+    SELECT thread_id, period, unnest(recipients), NULL, 0, 1, 0, 0 FROM msg
     UNION ALL
-    SELECT thread_id,
-           date_trunc('month', timezone($tz, started_at))::DATE           AS period,
-           initiator                                                      AS user_jid
+    SELECT thread_id, date_trunc('month', timezone($tz, started_at))::DATE, initiator, NULL, 0, 0, 1, 0
     FROM conversations
-    WHERE $full OR thread_id IN (SELECT thread_id FROM _billing_pending)
+    WHERE started_at BETWEEN $lo AND $hi AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending))
+    UNION ALL
+    -- records.thread_id is trimmed, non-empty or NULL (the parser strips it): a plain IN finds the
+    -- threaded ones, and only records without a threadId need the thread_key() of their parties.
+    SELECT thread_key(r.thread_id, r.sender, r.recipient),
+           date_trunc('month', timezone($tz, r.sent_at))::DATE,
+           unnest([r.sender, r.recipient]),
+           f.source, 0, 0, 0, 1
+    FROM message_records r JOIN archive_files f USING (file_id)
+    WHERE r.sent_at BETWEEN $lo AND $hi
+      AND ($full OR r.thread_id IN (SELECT thread_id FROM _billing_pending)
+           OR (r.thread_id IS NULL AND thread_key(NULL, r.sender, r.recipient) IN (SELECT thread_id FROM _billing_pending)))
 )
-ORDER BY thread_id, period, user_jid;
+SELECT thread_id, period, user_jid, source,
+       sum(sent)::INTEGER                        AS messages_sent,
+       sum(received)::INTEGER                    AS messages_received,
+       (sum(sent) + sum(received) > 0)::INTEGER  AS participated,
+       sum(started)::INTEGER                     AS conversations_started,
+       sum(records)::INTEGER                     AS records
+FROM events
+GROUP BY thread_id, period, user_jid, source
+ORDER BY period, user_jid;

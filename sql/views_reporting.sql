@@ -12,13 +12,22 @@ CREATE TABLE IF NOT EXISTS eur_settings (
     value VARCHAR NOT NULL
 );
 
--- The billing rows (period × user) each thread contributed to when last billed: a thread touched
--- again recomputes its old pairs too, even if its messages moved (e.g. re-keyed or removed).
+-- Each thread's contribution to the billing rows (period × user) it touches, as of its last billing:
+-- refresh_billing sums these per row, and a thread touched again replaces its rows (its old pairs are
+-- recomputed too, even if its messages moved). One row per (thread, period, user, source): the
+-- message counts on the row with source NULL, the record counts on one row per source, so every
+-- sum is exact.
 -- No PRIMARY KEY (see sql/003_*): refresh_billing deletes a thread's rows before inserting them.
 CREATE TABLE IF NOT EXISTS billing_thread_periods (
-    thread_id VARCHAR NOT NULL,
-    period    DATE NOT NULL,
-    user_jid  VARCHAR NOT NULL
+    thread_id             VARCHAR NOT NULL,
+    period                DATE NOT NULL,
+    user_jid              VARCHAR NOT NULL,
+    source                VARCHAR,            -- source of the records counted in `records`
+    messages_sent         INTEGER NOT NULL,   -- logical messages the user sent in this thread
+    messages_received     INTEGER NOT NULL,   -- one per message the user is a recipient of
+    participated          INTEGER NOT NULL,   -- 1: the user sent or received a message of it
+    conversations_started INTEGER NOT NULL,   -- 1: the user started it (in the month of its start)
+    records               INTEGER NOT NULL    -- archive records with the user as sender or recipient
 );
 
 -- eur_timezone(): the reporting timezone.

@@ -1,16 +1,15 @@
 """The ``billing`` table: activity per calendar month (configured timezone) × user, with org data and cost.
 
-Incremental by billing row: the threads queued at stage 'billing' name the (period, user) pairs they
-touch — every sender and recipient of their messages in each month, and their initiator in the month
-they started — plus the pairs they touched when last billed (``billing_thread_periods``). Only those
-rows are recomputed, each from all of that user's messages and records in that month, so a
-recomputed row is exactly what a full rebuild would give (``conversations`` and the fallback site
-included). While the touched users are a minority of the months' users only their messages are
-read; when a file touches most of them (``NARROW_SHARE``) the months are read whole, and the cost is
-then that of the touched months, as before. A change of directory, rates, timezone, extension length
-or source sites (a fingerprint in ``eur_settings``) rebuilds every month. Counts come from SQL
-(``sql/billing_usage.sql``); org data and cost are applied in Python with Decimal; results go back
-through Arrow, in the same transaction that consumes the queue.
+Incremental by thread: every thread's contribution to the billing rows it touches (its messages sent
+and received, participation, start and records per source, per period × user) is stored in
+``billing_thread_periods``. The threads queued at stage 'billing' get their contributions recomputed
+from their own messages, records and conversations only (``sql/billing_thread_periods.sql``) and
+replace their old ones; then only the (period, user) rows they touch now or touched before are
+recomputed, as sums of the stored contributions of those rows (``sql/billing_usage.sql``). A
+recomputed row is exactly what a full rebuild gives, and the cost follows the new file, not the
+month. A change of directory, rates, timezone, extension length or source sites (a fingerprint in
+``eur_settings``) recomputes every thread and row. Org data and cost are applied in Python with
+Decimal; results go back through Arrow, in the same transaction that consumes the queue.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eur_pipeline.billing.directory import Directory, extension_of, load_directory
 from eur_pipeline.billing.rates import Rates, load_rates
@@ -35,10 +35,6 @@ from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
 BILLING_RULES_VERSION = 1
-
-# Incremental rows read only their users' messages while those users are under half of the
-# months' billed users; above that, filtering each message costs more than it saves.
-NARROW_SHARE = 2
 
 MONEY = pa.decimal128(18, 4)
 BILLING_SCHEMA = pa.schema(
@@ -113,35 +109,16 @@ def period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
     return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
-def billing_rows(
-    con: duckdb.DuckDBPyConnection, inputs: BillingInputs, periods: list[date], pairs: pa.Table | None = None
-) -> pa.Table:
-    """The billing rows of ``periods`` (every user), or only of the (period, user_jid) ``pairs``,
-    computed from the warehouse (no writes)."""
-    if pairs is not None:
-        periods = sorted(set(pairs.column("period").to_pylist()))
-    if not periods:
+def billing_rows(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, pairs: pa.Table) -> pa.Table:
+    """The billing rows of the (period, user_jid) ``pairs``, summed from the stored thread
+    contributions (no writes)."""
+    if pairs.num_rows == 0:
         return BILLING_SCHEMA.empty_table()
-    lo, hi = period_bounds(periods, inputs.timezone)
-    users: list[str] | None = None
-    if pairs is not None:
-        users = sorted(set(pairs.column("user_jid").to_pylist()))
-        billed = con.execute("SELECT count(*) FROM billing WHERE list_contains(?, period)", [periods]).fetchall()[0][0]
-        if len(users) * len(periods) * NARROW_SHARE > billed:
-            users = None  # most of these months' users: reading their months whole is cheaper
-    empty = pa.table({"period": pa.array([], pa.date32()), "user_jid": pa.array([], pa.string())})
-    con.register("_billing_pairs", pairs if pairs is not None else empty)
+    bounds = pc.min_max(pairs.column("period")).as_py()
+    con.register("_billing_pairs", pairs)
     try:
         usage = con.sql(
-            read_sql("billing_usage.sql"),
-            params={
-                "tz": inputs.timezone,
-                "periods": sorted(periods),
-                "lo": lo,
-                "hi": hi,
-                "all": pairs is None,
-                "users": users,
-            },
+            read_sql("billing_usage.sql"), params={"first": bounds["min"], "last": bounds["max"]}
         ).to_arrow_table()
     finally:
         with contextlib.suppress(duckdb.Error):
@@ -187,6 +164,29 @@ def _set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     )
 
 
+def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending: int) -> dict[str, datetime | date]:
+    """Where the data of the threads in ``_billing_pending`` lies: UTC instants ``lo``..``hi`` bounding
+    their messages (their conversations' first and last) and the periods ``first``..``last`` between,
+    which also hold their old contributions (a thread only gains messages, so it never leaves a month).
+    Unbounded when ``full`` or when a pending thread has no conversation row. Constant bounds let
+    DuckDB skip the rest of each table by its zone maps."""
+    if not full:
+        lo, hi, found = con.execute(
+            "SELECT min(started_at), max(ended_at), count(*) FROM conversations "
+            "WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
+        ).fetchall()[0]
+        if found == pending:
+            zone = ZoneInfo(tz)
+            first, last = (t.astimezone(zone).date().replace(day=1) for t in (lo, hi))
+            return {"lo": lo, "hi": hi, "first": first, "last": last}
+    return {
+        "lo": datetime.min.replace(tzinfo=UTC),
+        "hi": datetime.max.replace(tzinfo=UTC),
+        "first": date.min,
+        "last": date.max,
+    }
+
+
 def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: bool = False) -> int:
     """Recompute the billing rows (period × user) touched by stage-'billing' threads (all months when
     ``full`` or when billing's inputs changed) and consume those queue rows, in one transaction.
@@ -204,43 +204,41 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
         pending = con.sql("SELECT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
         if not full and pending.num_rows == 0:
             return 0
-        con.register("_billing_pending", pending)
+        # a full rebuild reads every thread: no queue to match each row against (memory under the cap)
+        con.register("_billing_pending", pending.slice(0, 0) if full else pending)
         try:
-            thread_periods = con.sql(
-                read_sql("billing_thread_periods.sql"), params={"tz": tz, "full": full}
-            ).to_arrow_table()
-            con.register("_billing_thread_periods", thread_periods)
-            if full:
-                rows = billing_rows(con, inputs, sorted(set(thread_periods.column("period").to_pylist())))
-            else:
-                pairs = con.sql(
-                    "SELECT period, user_jid FROM _billing_thread_periods UNION "
-                    "SELECT period, user_jid FROM billing_thread_periods "
-                    "WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
-                ).to_arrow_table()
-                rows = billing_rows(con, inputs, [], pairs)
-            con.register("_billing_rows", rows)
-            if full:
-                con.execute("DELETE FROM billing")
-                con.execute("DELETE FROM billing_thread_periods")
-            else:
-                con.register("_billing_pairs", pairs)
-                con.execute(
-                    "DELETE FROM billing WHERE (period, user_jid) IN (SELECT (period, user_jid) FROM _billing_pairs)"
-                )
-                con.execute(
-                    "DELETE FROM billing_thread_periods WHERE thread_id IN (SELECT thread_id FROM _billing_pending)"
-                )
-            con.execute("INSERT INTO billing BY NAME SELECT * FROM _billing_rows")
-            con.execute("INSERT INTO billing_thread_periods BY NAME SELECT * FROM _billing_thread_periods")
+            scope = _pending_scope(con, tz, full, pending.num_rows)
+            mine = (
+                "FROM billing_thread_periods WHERE period BETWEEN $first AND $last "
+                "AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending))"
+            )
+            mine_params = {"full": full, "first": scope["first"], "last": scope["last"]}
+            pairs_sql = f"SELECT DISTINCT period, user_jid {mine}"
+            # the rows these threads touched when last billed, then those they touch now
+            old_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
+            con.execute(f"DELETE {mine}", mine_params)
             con.execute(
-                "DELETE FROM pending_threads WHERE stage = 'billing' "
-                "AND thread_id IN (SELECT thread_id FROM _billing_pending)"
+                "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
+                {"tz": tz, "full": full, "lo": scope["lo"], "hi": scope["hi"]},
+            )
+            new_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
+            pairs = pa.concat_tables([old_pairs, new_pairs]).group_by(["period", "user_jid"]).aggregate([])
+            rows = billing_rows(con, inputs, pairs)
+            con.register("_billing_rows", rows)
+            con.register("_billing_touched", pairs)
+            con.execute(
+                "DELETE FROM billing"
+                + ("" if full else " WHERE (period, user_jid) IN (SELECT (period, user_jid) FROM _billing_touched)")
+            )
+            con.execute("INSERT INTO billing BY NAME SELECT * FROM _billing_rows")
+            con.execute(
+                "DELETE FROM pending_threads WHERE stage = 'billing'"
+                + ("" if full else " AND thread_id IN (SELECT thread_id FROM _billing_pending)")
             )
             _set_setting(con, "billing.fingerprint", fingerprint)
             _set_setting(con, "timezone", tz)
         finally:
-            for name in ("_billing_pending", "_billing_rows", "_billing_thread_periods", "_billing_pairs"):
+            for name in ("_billing_pending", "_billing_rows", "_billing_touched"):
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(name)
     return rows.num_rows

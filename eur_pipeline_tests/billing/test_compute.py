@@ -180,11 +180,7 @@ def test_timezone_period_boundary(warehouse: Warehouse, tmp_path: Path) -> None:
     assert warehouse.con.execute("SELECT eur_timezone()").fetchone() == ("UTC",)
 
 
-@pytest.mark.parametrize("narrow_share", [0, 10**9], ids=["reads-only-touched-users", "reads-whole-months"])
-def test_incremental_recomputes_only_touched_periods(
-    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, narrow_share: int
-) -> None:
-    monkeypatch.setattr(compute, "NARROW_SHARE", narrow_share)
+def test_incremental_recomputes_only_touched_periods(warehouse: Warehouse, tmp_path: Path) -> None:
     config = make_config(tmp_path, directory=DIRECTORY, rates=RATES)
     warehouse.message("F1", ALICE, [CAROL], "2024-02-10 10:00:00+00")
     march(warehouse)
@@ -289,3 +285,24 @@ def test_config_errors_before_any_write(warehouse: Warehouse, tmp_path: Path) ->
             make_config(tmp_path, directory="handle,name,department,cost_center,site\na@x,A,,,\nnot a handle,B,,,\n"),
         )
     assert warehouse.con.execute("SELECT count(*) FROM pending_threads WHERE stage = 'billing'").fetchone() == (3,)
+
+
+def test_warehouse_billed_before_contributions_upgrades_in_place(warehouse: Warehouse, tmp_path: Path) -> None:
+    """Migration 004 reshapes billing_thread_periods and drops the fingerprint: the next refresh,
+    with nothing queued, rebuilds every row and refills the contributions."""
+    from eur_pipeline.warehouse.migrations import migrate
+
+    march(warehouse)
+    config = make_config(tmp_path, directory=DIRECTORY, rates=RATES)
+    refresh_billing(warehouse.con, config)
+    billed = warehouse.billing()
+    con = warehouse.con
+    con.execute("DROP TABLE billing_thread_periods")  # the shape migration 003 left
+    con.execute("CREATE TABLE billing_thread_periods (thread_id VARCHAR, period DATE, user_jid VARCHAR)")
+    con.execute("INSERT INTO billing_thread_periods VALUES ('T1', DATE '2024-03-01', 'x')")
+    con.execute("DELETE FROM schema_version WHERE version = 4")
+    migrate(con)
+    assert con.execute("SELECT count(*) FROM billing_thread_periods").fetchone() == (0,)
+    assert refresh_billing(con, config) == 4
+    assert warehouse.billing() == billed
+    assert con.execute("SELECT sum(messages_sent) FROM billing_thread_periods").fetchone() == (6,)

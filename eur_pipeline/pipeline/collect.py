@@ -19,7 +19,7 @@ import duckdb
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, SourceError
 from eur_pipeline.faults import fault_point
-from eur_pipeline.pipeline.landing import keep_backup, staging_path
+from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_path
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.registry import open_source
@@ -114,14 +114,18 @@ def load_landed(
     con: duckdb.DuckDBPyConnection,
     ident: FileIdentity,
     path: Path,
+    landing_dir: Path,
     on_batch: Callable[[int], None] | None = None,
 ) -> LoadOutcome:
     """Load a landed file atomically: in two parts in parallel when it can be cut, else whole."""
     cut = split_cut(ident.format, path)
     if cut is not None:
         log.info("%s: parsing in two processes (cut at byte %s)", path.name, f"{cut:,}")
+        scratch = parse_scratch(landing_dir)
         try:
-            return load_archive(con, ident, lambda result: parse_split(ident.format, path, cut, result), on_batch)
+            return load_archive(
+                con, ident, lambda result: parse_split(ident.format, path, cut, result, scratch), on_batch
+            )
         except SplitParseFailed as exc:
             log.info("%s: %s; parsing it whole", path.name, exc)
     return load_archive(con, ident, parser_for(ident.format, path), on_batch)
@@ -170,7 +174,7 @@ def collect_file(
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
     ident = replace(ident, landing_path=str(landed))
     fault_point("before_commit")
-    outcome = load_landed(con, ident, landed, on_batch=_progress_logger(cfg.name, remote))
+    outcome = load_landed(con, ident, landed, config.landing_dir, on_batch=_progress_logger(cfg.name, remote))
     if outcome.status == "quarantined":
         log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
     fault_point("before_complete")

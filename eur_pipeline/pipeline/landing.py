@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from eur_pipeline.sources.base import fsync_dir
@@ -12,6 +13,15 @@ from eur_pipeline.sources.base import fsync_dir
 def staging_path(landing_dir: Path, source: str, name: str) -> Path:
     """Where a download lands before its content is known (hidden, per source)."""
     return landing_dir / ".incoming" / source / name.replace("/", "__")
+
+
+def parse_scratch(landing_dir: Path) -> Path:
+    """An empty folder for a split file's second part (``parse_worker.parse_split``): whatever a
+    killed run left there (up to half a file's records as Arrow) is removed first."""
+    folder = landing_dir / ".incoming" / ".parse"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def keep_backup(staged: Path, landing_dir: Path, source: str, name: str, sha256: str) -> Path:

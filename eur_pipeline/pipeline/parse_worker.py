@@ -2,7 +2,7 @@
 
 A large plain file of a ``SplittableFormat`` is cut at a record boundary (``split_cut``, then
 ``parse_split``, as ``pipeline/collect.py`` does first): this process parses and inserts the first
-``PARENT_SHARE`` while a child parses the rest into an Arrow IPC file beside it, which is inserted
+``PARENT_SHARE`` while a child parses the rest into an Arrow IPC file (under the landing folder), which is inserted
 next with its record numbers shifted. Parsing is the critical path (the reference parser's own
 speed), so this halves it. A part that fails to parse (a genuinely bad file, or a cut that was not
 at a record boundary) rolls the load back and the file is parsed whole, so records, rejects and
@@ -88,12 +88,13 @@ def split_cut(format_name: str, path: Path) -> int | None:
     return fmt.split_point(path, PARENT_SHARE)
 
 
-def parse_split(format_name: str, path: Path, cut: int, result: ParseResult) -> Iterator[pa.RecordBatch]:
+def parse_split(format_name: str, path: Path, cut: int, result: ParseResult, scratch: Path) -> Iterator[pa.RecordBatch]:
     """Yield the batches of bytes ``[0, cut)`` parsed here, then those of ``[cut, end)`` a child
-    parsed meanwhile; raise SplitParseFailed (before the last batch) if either part fails."""
+    parsed meanwhile into a file under ``scratch``; raise SplitParseFailed (before the last batch)
+    if either part fails."""
     fmt = get_format(format_name)
     assert isinstance(fmt, SplittableFormat)
-    with tempfile.TemporaryDirectory(prefix=".eur-parse-", dir=path.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="split-", dir=scratch) as tmp:
         tail, trailer, errors = Path(tmp) / "tail.arrows", Path(tmp) / "trailer.json", Path(tmp) / "stderr.txt"
         with open(errors, "wb") as err:
             args = [format_name, str(path), str(trailer), str(cut), str(tail)]

@@ -34,7 +34,7 @@ def loaded(tmp_path: Path, path: Path, split: bool) -> tuple:
     con = open_warehouse(tmp_path / f"{path.name}-{split}.duckdb")
     ident = FileIdentity("s", path.name, path.stat().st_size, "ab" * 32, 0.0, FORMAT, str(path), datetime.now(UTC))
     if split:
-        collect.load_landed(con, ident, path)
+        collect.load_landed(con, ident, path, tmp_path / "landing")
     else:
         load_archive(con, ident, lambda result: get_format(FORMAT).parse(path, result))
     state = (
@@ -80,7 +80,7 @@ def test_a_cut_inside_cdata_is_detected_and_the_file_parsed_whole(
     text = path.read_bytes()
     inside = text.index(b'<message direction="IN">', text.index(b"CDATA[quoting", len(text) // 2))
     with pytest.raises(SplitParseFailed, match="did not parse"):
-        list(parse_split(FORMAT, path, inside, ParseResult()))
+        list(parse_split(FORMAT, path, inside, ParseResult(), tmp_path))
     monkeypatch.setattr(collect, "split_cut", lambda fmt, p: inside)
     assert loaded(tmp_path, path, split=True) == loaded(tmp_path, path, split=False)
 

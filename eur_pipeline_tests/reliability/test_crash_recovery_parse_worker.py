@@ -1,6 +1,6 @@
-"""The crash contract with parsing in a child process (EUR_PARSE_WORKER_MIN_MB=0 sends every file to
-one): a SIGKILL of the collector — alone or with its process group — leaves no parser behind, and the
-re-run equals a clean run."""
+"""The crash contract with parsing in two processes (EUR_PARSE_WORKER_MIN_MB=0 splits every file: the
+collector parses the first part, a child the rest): a SIGKILL of the collector — alone or with its
+process group — leaves no parser and no scratch file behind, and the re-run equals a clean run."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_kill_with_child_parser_then_rerun_equals_clean_run(tmp_path: Path, faul
 
     rerun = run_cli(config, env=CHILD)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "parsing in a child process" in rerun.stderr
+    assert "parsing in two processes" in rerun.stderr
     assert snapshot(config) == clean_reference(7)
     assert list((tmp_path / "in").iterdir()) == []
     assert landing_files(tmp_path / "landing") == sorted(f"archiver/{n}" for n in inputs)

@@ -15,7 +15,7 @@ from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.config import load_config
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
-from eur_pipeline.pipeline.validation import conversations_to_check, validate_conversations
+from eur_pipeline.pipeline.validation import check_conversations
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 
@@ -28,7 +28,7 @@ def main() -> None:
         ("collect", lambda: [collect_source(con, config, source) for source in config.sources]),
         ("messages", lambda: refresh_messages(con)),
         ("conversations", lambda: refresh_conversations(con)),
-        ("check", lambda: validate_conversations(conversations_to_check(con))),
+        ("check", lambda: check_conversations(con)),
         ("billing", lambda: refresh_billing(con, config)),
     ]
     for name, step in steps:

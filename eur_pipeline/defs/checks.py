@@ -31,7 +31,7 @@ from eur_pipeline.defs.metadata import markdown_rows
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.pipeline.integrity import CHECKS as INTEGRITY_CHECKS
 from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, billing_periods, check_integrity, run_scoped
-from eur_pipeline.pipeline.validation import conversations_to_check, validate_conversations
+from eur_pipeline.pipeline.validation import check_conversations
 
 RECENT_DAYS = 7
 FRESHNESS_CRON = "0 * * * *"
@@ -46,13 +46,12 @@ FULL_SWEEP_CRON = "30 2 * * *"
 )
 def conversations_schema(eur: EurResource) -> dg.AssetCheckResult:
     with eur.warehouse() as con:
-        frame = conversations_to_check(con)
-    failures = validate_conversations(frame)
+        checked, failures = check_conversations(con)
     preview = failures.head(20).to_markdown(index=False) if len(failures) else "no failures"
     return dg.AssetCheckResult(
         passed=failures.empty,
         metadata={
-            "rows_checked": len(frame),
+            "rows_checked": checked,
             "failure_cases": len(failures),
             "failures": dg.MetadataValue.md(preview),
         },

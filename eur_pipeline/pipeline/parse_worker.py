@@ -47,7 +47,7 @@ WORKERS_ENV = "EUR_PARSE_WORKERS"
 MIN_MB_ENV = "EUR_PARSE_WORKER_MIN_MB"
 DEFAULT_MIN_MB = 64.0
 PIPE_BYTES = 1 << 20
-CHILD_BATCH_ROWS = 10_000  # smaller than in-process: two processes hold batches at once
+PARALLEL_BATCH_ROWS = 10_000  # smaller than in-process alone: two processes hold batches at once
 # This process also inserts every row (and reads the child's part back), so it parses less than half.
 PARENT_SHARE = 0.45
 
@@ -102,7 +102,7 @@ def parse_split(format_name: str, path: Path, cut: int, result: ParseResult, scr
         try:
             head = ParseResult()
             try:
-                yield from fmt.parse_range(path, 0, cut, head)
+                yield from fmt.parse_range(path, 0, cut, head, batch_size=PARALLEL_BATCH_ROWS)
             except QuarantineError as exc:
                 raise SplitParseFailed(f"the first part did not parse ({exc})") from None
             waiting = time.monotonic()
@@ -210,10 +210,10 @@ def main(argv: list[str]) -> int:
     if part:
         assert isinstance(fmt, SplittableFormat)
         size = Path(path).stat().st_size
-        batches = fmt.parse_range(Path(path), int(part[0]), size, result, batch_size=CHILD_BATCH_ROWS)
+        batches = fmt.parse_range(Path(path), int(part[0]), size, result, batch_size=PARALLEL_BATCH_ROWS)
         out = open(part[1], "wb")  # noqa: SIM115 - closed below, after the trailer is written
     else:
-        batches = fmt.parse(Path(path), result, batch_size=CHILD_BATCH_ROWS)
+        batches = fmt.parse(Path(path), result, batch_size=PARALLEL_BATCH_ROWS)
         out = open(sys.stdout.fileno(), "wb", closefd=False)  # noqa: SIM115
     with out:
         writer = pa.ipc.new_stream(out, MESSAGE_RECORD_SCHEMA)

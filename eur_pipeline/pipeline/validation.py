@@ -1,32 +1,58 @@
-"""Validate ``conversations`` against the pandera ``ConversationSchema``.
+"""Validate ``conversations`` against the pandera ``ConversationSchema``, a bounded chunk at a time.
 
-Validated lazily (pandera's ``lazy=True``) so every failing row is reported, never silently dropped."""
+Validated lazily (pandera's ``lazy=True``) so every failing row is reported, never silently dropped.
+Rows stream from DuckDB in thread order, ``CHUNK_ROWS`` at a time, so the check's memory does not
+grow with the number of conversations a file touched; rows of one thread_id are never split across
+chunks, so the schema's uniqueness rule stays exact."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     import pandas as pd
+
+CHUNK_ROWS = 20_000
 
 
 def validate_conversations(frame: pd.DataFrame) -> pd.DataFrame:
     """The failure cases (empty when valid): one row per failed check and offending row."""
     import pandas as pd
-    import pandera.pandas as pa
+    import pandera.pandas as pandera
 
     from eur_pipeline.pipeline.conversation_schema import ConversationSchema
 
     try:
         ConversationSchema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
+    except pandera.errors.SchemaErrors as exc:
         return exc.failure_cases
     return pd.DataFrame()
 
 
-def conversations_to_check(con: duckdb.DuckDBPyConnection, full: bool = False) -> pd.DataFrame:
-    """The conversations this run refreshed (still queued for billing), or all of them."""
-    where = "" if full else "WHERE thread_id IN (SELECT thread_id FROM pending_threads WHERE stage = 'billing')"
-    return con.execute(f"SELECT * FROM conversations {where}").df()
+def check_conversations(con: duckdb.DuckDBPyConnection, chunk_rows: int = CHUNK_ROWS) -> tuple[int, pd.DataFrame]:
+    """(rows checked, failure cases) for the conversations this run refreshed (still queued for billing)."""
+    import pandas as pd
+
+    reader = con.sql(
+        "SELECT * FROM conversations "
+        "WHERE thread_id IN (SELECT thread_id FROM pending_threads WHERE stage = 'billing') ORDER BY thread_id"
+    ).to_arrow_reader(chunk_rows)
+    checked, failures = 0, []
+    held: pa.Table | None = None  # the last thread_id's rows, which may continue in the next batch
+    for batch in reader:
+        table = pa.Table.from_batches([batch])
+        table = table if held is None else pa.concat_tables([held, table])
+        cut = pc.index(table.column("thread_id"), table.column("thread_id")[-1]).as_py()
+        ready, held = table.slice(0, cut), table.slice(cut)
+        if ready.num_rows:
+            checked += ready.num_rows
+            failures.append(validate_conversations(ready.to_pandas()))
+    if held is not None and held.num_rows:
+        checked += held.num_rows
+        failures.append(validate_conversations(held.to_pandas()))
+    found = [f for f in failures if len(f)]
+    return checked, pd.concat(found, ignore_index=True) if found else pd.DataFrame()

@@ -37,20 +37,22 @@ def check_conversations(con: duckdb.DuckDBPyConnection, chunk_rows: int = CHUNK_
     """(rows checked, failure cases) for the conversations this run refreshed (still queued for billing)."""
     import pandas as pd
 
-    reader = con.sql(
-        "SELECT * FROM conversations "
-        "WHERE thread_id IN (SELECT thread_id FROM pending_threads WHERE stage = 'billing') ORDER BY thread_id"
-    ).to_arrow_reader(chunk_rows)
     checked, failures = 0, []
     held: pa.Table | None = None  # the last thread_id's rows, which may continue in the next batch
-    for batch in reader:
-        table = pa.Table.from_batches([batch])
-        table = table if held is None else pa.concat_tables([held, table])
-        cut = pc.index(table.column("thread_id"), table.column("thread_id")[-1]).as_py()
-        ready, held = table.slice(0, cut), table.slice(cut)
-        if ready.num_rows:
-            checked += ready.num_rows
-            failures.append(validate_conversations(ready.to_pandas()))
+    # A cursor of its own: streams committed rows whatever unfinished result the caller left on ``con``.
+    with con.cursor() as cursor:
+        reader = cursor.sql(
+            "SELECT * FROM conversations "
+            "WHERE thread_id IN (SELECT thread_id FROM pending_threads WHERE stage = 'billing') ORDER BY thread_id"
+        ).to_arrow_reader(chunk_rows)
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            table = table if held is None else pa.concat_tables([held, table])
+            cut = pc.index(table.column("thread_id"), table.column("thread_id")[-1]).as_py()
+            ready, held = table.slice(0, cut), table.slice(cut)
+            if ready.num_rows:
+                checked += ready.num_rows
+                failures.append(validate_conversations(ready.to_pandas()))
     if held is not None and held.num_rows:
         checked += held.num_rows
         failures.append(validate_conversations(held.to_pandas()))

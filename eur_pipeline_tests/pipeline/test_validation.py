@@ -49,6 +49,7 @@ def test_each_broken_rule_is_reported(con, chunk_rows: int) -> None:
     wrong_flag[8] = False
     load(con, [conversation("t01"), conversation("t02"), conversation("t02"), backwards, outsider, wrong_flag])
     load(con, [conversation("t08")])
+    con.execute("SELECT * FROM range(3)").fetchone()  # an unfinished result on the caller's connection
     checked, failures = check_conversations(con, chunk_rows=chunk_rows)
     assert checked == 7
     found = set(failures["check"].astype(str))

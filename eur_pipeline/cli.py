@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,5 +153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``eur-pipeline`` console script: ``main``, then exit without Python's finalization, which
+    tears down the ~1,900 modules Dagster imports (~0.5 s after every command). Everything is done by
+    then: data committed and connections closed; output and log handlers are flushed first."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -30,6 +30,10 @@ RAW_LIMIT = 2000
 MAX_ELEMENTS_PER_CHILD = 10_000  # a <message> has a handful of children; more is an attack or garbage
 _RECOUNT_BYTES = 1 << 20  # count an open top-level element again after this much more input
 MAX_TAGS_BEFORE_FIRST_RECORD = 1_000_000  # '<' bytes read before the first </message> (~100 MB of tree)
+# Bytes read without a single '<': libxml2 keeps a text run in one node (up to 1 GB with huge_tree), so
+# a flood of whitespace or text between or inside records would take that much memory. A message
+# body is kilobytes (50 MB ones still load); 64 MiB of text without markup is a flood.
+MAX_TEXT_RUN = 64 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -220,7 +224,8 @@ class _Janitor:
     here every finished child of the root is garbage: drop it (unknown top-level elements would
     otherwise pile up in memory), and refuse an open top-level element that grows past
     ``MAX_ELEMENTS_PER_CHILD`` (checked once per MiB of input, so normal files pay nothing). Until
-    the first record ends the root is unknown, so there the markup is bounded by counting ``<``."""
+    the first record ends the root is unknown, so there the markup is bounded by counting ``<``.
+    A run of more than ``MAX_TEXT_RUN`` bytes without any ``<`` is refused too: it is one text node."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -228,6 +233,7 @@ class _Janitor:
         self._open: etree._Element | None = None
         self._since_count = 0
         self._tags_before_root = 0
+        self._text_run = 0  # bytes since the last '<'
 
     def read(self, size: int = -1) -> bytes:
         root = self.root
@@ -246,6 +252,13 @@ class _Janitor:
                     )
         data = self._stream.read(size)
         self._since_count += len(data)
+        last_tag = data.rfind(b"<")
+        self._text_run = self._text_run + len(data) if last_tag < 0 else len(data) - last_tag - 1
+        if self._text_run > MAX_TEXT_RUN:
+            raise QuarantineError(
+                f"more than {MAX_TEXT_RUN >> 20} MiB of text without any markup (a message body is kilobytes); "
+                "refusing the file (corrupt, or built to exhaust memory)"
+            )
         if self.root is None:
             self._tags_before_root += data.count(b"<")
             if self._tags_before_root > MAX_TAGS_BEFORE_FIRST_RECORD:

@@ -258,6 +258,22 @@ def test_element_floods_keep_memory_flat(tmp_path: Path, name: str, content: str
         assert out["outcome"] == "quarantined"
 
 
+@pytest.mark.parametrize("where", ["between_records", "in_a_body"])
+def test_text_floods_are_refused_early(tmp_path: Path, where: str) -> None:
+    """200 MB of markup-free text is one libxml2 text node: refused once it passes MAX_TEXT_RUN, not
+    held whole (before: RSS grew with the flood, 369 MB for 300 MB of whitespace)."""
+    path = tmp_path / f"{where}.xml"
+    block = " " * (1 << 20)
+    with open(path, "w") as out:
+        out.write(HEAD + RECORD.format("a") + ("" if where == "between_records" else RECORD.format("")[:-18]))
+        for _ in range(200):
+            out.write(block)
+        out.write("</messages>\n" if where == "between_records" else "</body></message></messages>\n")
+    out = probe(path)
+    assert out["outcome"] == "quarantined" and "without any markup" in out["error"], out
+    assert out["rss_mb"] < 300, out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gzip-elements", "gzip-whitespace", "zip-whitespace-elements"])
 def test_decompression_bombs(tmp_path: Path, kind: str) -> None:
@@ -282,6 +298,9 @@ def test_decompression_bombs(tmp_path: Path, kind: str) -> None:
     assert path.stat().st_size < 16 << 20
     out = probe(path, timeout=240)
     assert out["outcome"] == "quarantined"
-    assert any(w in out["error"] for w in ("decompression bomb limit", "Text node too long", "first 1,000,000 tags"))
+    words = ("decompression bomb limit", "Text node too long", "first 1,000,000 tags", "without any markup")
+    assert any(w in out["error"] for w in words)
     # bounded by the decompressed-size limit (1 GiB of text at most), never by the bomb's 2 GiB
     assert out["rss_mb"] < 1.5 * MIN_DECOMPRESSED_LIMIT / (1 << 20)
+    if kind == "gzip-whitespace":  # one text run: refused at MAX_TEXT_RUN (it peaked at 1.0 GB before)
+        assert "without any markup" in out["error"] and out["rss_mb"] < 300, out

@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,11 +107,11 @@ def parse_split(format_name: str, path: Path, cut: int, result: ParseResult, scr
             except QuarantineError as exc:
                 raise SplitParseFailed(f"the first part did not parse ({exc})") from None
             waiting = time.monotonic()
-            code = proc.wait()
+            try:
+                report = _child_report(proc, path, trailer, errors)
+            except ParseWorkerError as exc:
+                raise SplitParseFailed(str(exc)) from None
             log.info("%s: first part loaded; waited %.1f s for the second", path.name, time.monotonic() - waiting)
-            if code != 0 or not trailer.exists():
-                raise SplitParseFailed(_died(path, code, errors, None))
-            report = json.loads(trailer.read_text(encoding="utf-8"))
             if report["quarantine"] is not None:
                 raise SplitParseFailed(f"the second part did not parse ({report['quarantine']})")
             offset = head.records_seen
@@ -118,9 +119,7 @@ def parse_split(format_name: str, path: Path, cut: int, result: ParseResult, scr
                 for batch in pa.ipc.open_stream(stream):
                     yield _renumbered(batch, offset)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            _reap(proc)
     result.rejects.extend(head.rejects)
     result.rejects.extend({**r, "record_no": r["record_no"] + offset} for r in report["rejects"])
     result.record_count += head.record_count + report["record_count"]
@@ -153,14 +152,9 @@ def parse_in_child(format_name: str, path: Path, result: ParseResult) -> Iterato
             except (pa.ArrowInvalid, OSError) as exc:
                 proc.wait()
                 raise ParseWorkerError(_died(path, proc.returncode, errors, exc)) from None
-            code = proc.wait()
-            if code != 0 or not trailer.exists():
-                raise ParseWorkerError(_died(path, code, errors, None))
-            report = json.loads(trailer.read_text(encoding="utf-8"))
+            report = _child_report(proc, path, trailer, errors)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            _reap(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
         result.rejects.extend(report["rejects"])
@@ -177,6 +171,21 @@ def _widen_pipe(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
     except (OSError, ImportError):
         pass
+
+
+def _child_report(proc: subprocess.Popen[bytes], path: Path, trailer: Path, errors: Path) -> dict[str, Any]:
+    """Wait for a parse child; its report (rejects, counts, quarantine), or ParseWorkerError if it died."""
+    code = proc.wait()
+    if code != 0 or not trailer.exists():
+        raise ParseWorkerError(_died(path, code, errors, None))
+    return json.loads(trailer.read_text(encoding="utf-8"))
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a child still running (the load stopped early) so no parser outlives its load."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def _died(path: Path, code: int | None, errors: Path, exc: Exception | None) -> str:

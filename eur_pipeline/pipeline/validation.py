@@ -7,6 +7,7 @@ chunks, so the schema's uniqueness rule stays exact."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -38,23 +39,30 @@ def check_conversations(con: duckdb.DuckDBPyConnection, chunk_rows: int = CHUNK_
     import pandas as pd
 
     checked, failures = 0, []
-    held: pa.Table | None = None  # the last thread_id's rows, which may continue in the next batch
     # A cursor of its own: streams committed rows whatever unfinished result the caller left on ``con``.
     with con.cursor() as cursor:
         reader = cursor.sql(
             "SELECT * FROM conversations "
             "WHERE thread_id IN (SELECT thread_id FROM pending_threads WHERE stage = 'billing') ORDER BY thread_id"
         ).to_arrow_reader(chunk_rows)
-        for batch in reader:
-            table = pa.Table.from_batches([batch])
-            table = table if held is None else pa.concat_tables([held, table])
-            cut = pc.index(table.column("thread_id"), table.column("thread_id")[-1]).as_py()
-            ready, held = table.slice(0, cut), table.slice(cut)
-            if ready.num_rows:
-                checked += ready.num_rows
-                failures.append(validate_conversations(ready.to_pandas()))
-    if held is not None and held.num_rows:
-        checked += held.num_rows
-        failures.append(validate_conversations(held.to_pandas()))
+        for chunk in _whole_threads(reader):
+            checked += chunk.num_rows
+            failures.append(validate_conversations(chunk.to_pandas()))
     found = [f for f in failures if len(f)]
     return checked, pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+
+
+def _whole_threads(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The reader's batches (sorted by thread_id) re-cut so that no thread_id spans two tables."""
+    held: pa.Table | None = None  # the last thread_id's rows, which may continue in the next batch
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        table = pa.Table.from_batches([batch])
+        table = table if held is None else pa.concat_tables([held, table])
+        cut = pc.index(table.column("thread_id"), table.column("thread_id")[-1]).as_py()
+        if cut:
+            yield table.slice(0, cut)
+        held = table.slice(cut)
+    if held is not None and held.num_rows:
+        yield held

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
 from eur_pipeline.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -66,6 +67,9 @@ class EurConfig(BaseModel):
     directory: Path | None = None
     rates: Path | None = None
     rejected_share_threshold: float = Field(default=0.05, ge=0, le=1)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    search_index: Path | None = None  # full-text index folder (default: beside the warehouse)
     sources: list[SourceConfig] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -92,6 +96,10 @@ class EurConfig(BaseModel):
     @property
     def resolved_reports_dir(self) -> Path:
         return self.reports_dir or self.warehouse.parent / "reports"
+
+    @property
+    def resolved_search_index(self) -> Path:
+        return self.search_index or self.warehouse.parent / "search-index"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -129,7 +137,7 @@ def interpolate_env(value: Any, where: str = "") -> Any:
     return _VAR.sub(substitute, value)
 
 
-_PATH_KEYS = ("warehouse", "landing_dir", "reports_dir", "directory", "rates")
+_PATH_KEYS = ("warehouse", "landing_dir", "reports_dir", "directory", "rates", "search_index")
 _SOURCE_PATH_KEYS = ("path", "private_key", "known_hosts")
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 from eur_pipeline.config import EurConfig, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
+from eur_pipeline.defs.compliance import COMPLIANCE_ASSETS, PURGE_SCHEDULE, eur_purge_job
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
@@ -38,10 +39,10 @@ def _config_or_none(config_path: str | None) -> EurConfig | None:
 def build_definitions(config_path: str | None = None) -> dg.Definitions:
     config = _config_or_none(config_path)
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=[*ALL_ASSETS, *COMPLIANCE_ASSETS],
         asset_checks=build_checks(config),
-        jobs=[PIPELINE_JOB],
-        schedules=build_schedules(config, PIPELINE_JOB),
+        jobs=[PIPELINE_JOB, eur_purge_job],
+        schedules=[*build_schedules(config, PIPELINE_JOB), PURGE_SCHEDULE],
         sensors=[
             *build_sensors(config, PIPELINE_JOB),
             dg.AutomationConditionSensorDefinition(

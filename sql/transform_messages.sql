@@ -8,7 +8,7 @@ DELETE FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched);
 
 INSERT INTO messages
 SELECT
-    md5(concat_ws(chr(31), thread, sender, epoch_us(sent_at)::VARCHAR, coalesce(body_sha256, chr(0)))) AS message_id,
+    message_id_of(thread, sender, sent_at, body_sha256) AS message_id,  -- sql/views_compliance.sql
     thread AS thread_id,
     sent_at,
     sender,

@@ -20,6 +20,7 @@ import duckdb
 
 from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.settings import BodyMode
+from eur_pipeline.compliance.sql import count_of, first_row
 from eur_pipeline.errors import EurError
 from eur_pipeline.warehouse.connection import transaction
 
@@ -35,7 +36,7 @@ class BodiesNotKept(EurError):
 
 def stored_mode(con: duckdb.DuckDBPyConnection) -> BodyMode:
     """The warehouse's mode (``keep`` until one is set)."""
-    row = con.execute("SELECT value FROM eur_settings WHERE key = ?", [SETTING]).fetchone()
+    row = first_row(con.execute("SELECT value FROM eur_settings WHERE key = ?", [SETTING]))
     return row[0] if row and row[0] in MODES else "keep"  # type: ignore[return-value]
 
 
@@ -98,7 +99,7 @@ def enforce_mode(
 
 
 def _mode_recorded(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM eur_settings WHERE key = ?", [SETTING]).fetchone()[0])  # type: ignore[index]
+    return bool(count_of(con.execute("SELECT count(*) FROM eur_settings WHERE key = ?", [SETTING])))
 
 
 def _rewrite(con: duckdb.DuckDBPyConnection, table: str, mode: BodyMode) -> int:
@@ -111,7 +112,7 @@ def _rewrite(con: duckdb.DuckDBPyConnection, table: str, mode: BodyMode) -> int:
         )
     else:
         sql = f"UPDATE {table} SET body = NULL WHERE body IS NOT NULL"
-    return _changed(con.execute(sql))
+    return count_of(con.execute(sql))
 
 
 def _rewrite_raw(con: duckdb.DuckDBPyConnection, mode: BodyMode) -> int:
@@ -122,9 +123,4 @@ def _rewrite_raw(con: duckdb.DuckDBPyConnection, mode: BodyMode) -> int:
         )
     else:
         sql = "UPDATE rejected_records SET raw = NULL WHERE raw IS NOT NULL"
-    return _changed(con.execute(sql))
-
-
-def _changed(cursor: duckdb.DuckDBPyConnection) -> int:
-    row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    return count_of(con.execute(sql))

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
+from eur_pipeline.compliance.store import open_private_warehouse
 from eur_pipeline.config import EurConfig, load_config
-from eur_pipeline.warehouse.migrations import open_warehouse
 
 
 class EurResource(dg.ConfigurableResource):
@@ -26,9 +26,10 @@ class EurResource(dg.ConfigurableResource):
         self, config: EurConfig | None = None, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A migrated read-write connection; waits (with backoff, reporting via ``on_wait``) while
-        another process — e.g. an analyst's SQL session — holds the DuckDB lock."""
+        another process — e.g. an analyst's SQL session — holds the DuckDB lock. Owner-only files and
+        the configured ``privacy.bodies`` mode are enforced on open."""
         config = config or self.load()
-        con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        con = open_private_warehouse(config, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
         try:
             yield con
         finally:

@@ -22,7 +22,6 @@ from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 
 
-
 def _record_columns(mode: BodyMode) -> str:
     """The batch's columns as stored: thread_id as its thread key (trimmed, '' as NULL, so transforms
     match it as stored), the body as the privacy mode says, and the digest messages fold on."""

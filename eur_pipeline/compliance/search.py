@@ -1,0 +1,137 @@
+"""Audited full-text search: words and "quoted phrases", all of which must match, optionally only a
+user's messages (sent or received) and a range of UTC days. One row per matching message.
+
+The query goes to the index only; the rows come from the warehouse, so a message whose body a purge
+erased is never returned, even before the index has caught up. Each search writes its text, filters
+and result count to ``audit_log`` (the warehouse), never to Dagster.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import tantivy
+
+from eur_pipeline.compliance import audit
+from eur_pipeline.compliance.dates import check_range, day_after, day_start
+from eur_pipeline.compliance.holds import bare_jid
+from eur_pipeline.compliance.privacy import require_bodies
+from eur_pipeline.compliance.search_index import SCHEMA, analyzer, open_index
+from eur_pipeline.errors import ConfigError, EurError
+
+COLUMNS = ["message_id", "thread_id", "sent_at", "sender", "recipients", "body"]
+_PART = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What to look for: the query text, and optional user and UTC day range."""
+
+    query: str
+    user: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+def query_parts(text: str) -> list[list[str]]:
+    """The query's words and phrases, each as its index tokens (a word with punctuation, like
+    ``don't``, is the phrase of its pieces). An unclosed quote runs to the end."""
+    cut = analyzer()
+    parts = []
+    for phrase, word in _PART.findall(text):
+        tokens = cut.analyze(phrase if phrase else word)
+        if tokens:
+            parts.append(tokens)
+    return parts
+
+
+def build_query(flt: SearchFilter) -> tantivy.Query:
+    parts = query_parts(flt.query)
+    if not parts:
+        raise ConfigError("the search query has no words (give words, or phrases in double quotes)")
+    clauses = []
+    for tokens in parts:
+        if len(tokens) == 1:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(SCHEMA, "body", tokens[0])))
+        else:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.phrase_query(SCHEMA, "body", tokens)))
+    if flt.user:
+        clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(SCHEMA, "participants", flt.user)))
+    if flt.start or flt.end:
+        clauses.append(
+            (
+                tantivy.Occur.Must,
+                tantivy.Query.range_query(
+                    SCHEMA, "sent_at", tantivy.FieldType.Date, day_start(flt.start), day_after(flt.end), True, False
+                ),
+            )
+        )
+    return tantivy.Query.boolean_query(clauses)
+
+
+def matching_ids(index_dir: Path, flt: SearchFilter) -> list[str]:
+    """The message ids the index finds for ``flt`` (every match, not a top-N)."""
+    index = open_index(index_dir, create=False)
+    if index is None:
+        raise EurError(f"no search index at {index_dir} yet: run the pipeline (`eur-pipeline run`) to build it")
+    searcher = index.searcher()
+    query = build_query(flt)
+    total = searcher.search(query, limit=1, count=True).count
+    if not total:
+        return []
+    hits = searcher.search(query, limit=total, count=False).hits
+    return [searcher.doc(address)["message_id"][0] for _, address in hits]
+
+
+def fetch_messages(con: duckdb.DuckDBPyConnection, ids: list[str], flt: SearchFilter | None = None) -> list[tuple]:
+    """The messages ``ids`` that still have a body (and pass the filters), in time order."""
+    if not ids:
+        return []
+    flt = flt or SearchFilter("")
+    return con.execute(
+        f"""SELECT {", ".join(COLUMNS)} FROM messages
+            WHERE message_id IN (SELECT unnest($ids)) AND body IS NOT NULL
+              AND ($user IS NULL OR sender = $user OR list_contains(recipients, $user))
+              AND ($lo IS NULL OR sent_at >= $lo) AND ($hi IS NULL OR sent_at < $hi)
+            ORDER BY sent_at, message_id""",
+        {"ids": ids, "user": flt.user, "lo": day_start(flt.start), "hi": day_after(flt.end)},
+    ).fetchall()
+
+
+def normalise(query: str, user: str | None, start: date | None, end: date | None) -> SearchFilter:
+    check_range(start, end)
+    return SearchFilter(query, bare_jid(user) if user else None, start, end)
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    index_dir: Path,
+    query: str,
+    user: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    actor: str | None = None,
+) -> list[tuple]:
+    """Search, audited (the audit row is written even when nothing matches)."""
+    require_bodies(con, "search")
+    flt = normalise(query, user, start, end)
+    started = datetime.now()
+    rows = fetch_messages(con, matching_ids(index_dir, flt), flt)
+    audit.record(
+        con,
+        "search",
+        {
+            "query": query,
+            "user": flt.user,
+            "from": start,
+            "to": end,
+            "results": len(rows),
+            "seconds": round((datetime.now() - started).total_seconds(), 3),
+        },
+        actor,
+    )
+    return rows

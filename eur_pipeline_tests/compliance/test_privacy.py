@@ -89,7 +89,7 @@ def test_switching_a_kept_warehouse_rewrites_it_and_is_audited(
         {"from": "keep", "to": "hash", "records": 12, "messages": 5, "rejected_records": 1},
         {"from": "hash", "to": "drop", "records": 12, "messages": 5, "rejected_records": 1},
     ]
-    with pytest.raises(BodiesNotKept, match="privacy.bodies: drop"):
+    with pytest.raises(BodiesNotKept, match=r"privacy\.bodies: drop"):
         search(con, dropped.resolved_search_index, "apollo")
     with pytest.raises(BodiesNotKept, match="bodies are not kept"):
         export(con, Selection(thread="T2"), tmp_path / "out")

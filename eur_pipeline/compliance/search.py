@@ -66,7 +66,12 @@ def build_query(flt: SearchFilter) -> tantivy.Query:
             (
                 tantivy.Occur.Must,
                 tantivy.Query.range_query(
-                    SCHEMA, "sent_at", tantivy.FieldType.Date, day_start(flt.start), day_after(flt.end), True, False
+                    SCHEMA,
+                    "sent_at",
+                    tantivy.FieldType.Date,
+                    day_start(flt.start),
+                    day_after(flt.end),
+                    include_upper=flt.end is None,  # an unbounded side must be "inclusive"
                 ),
             )
         )

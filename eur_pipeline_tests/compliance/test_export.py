@@ -92,8 +92,7 @@ def test_utf8_and_multiline_bodies(tmp_path: Path, loaded: Callable[..., EurConf
     msg = parsed(tmp_path / "out" / row["file"])
     assert msg["X-EUR-Thread-Id"] == "T4 ✓"
     assert msg.get_content().replace("\r\n", "\n") == (
-        f"[2024-05-30 08:00:00.250000 UTC] {D} to {A}:\n"
-        "  Grüße — 你好 ✓\n  second line\n  \n    indented ]]> end\n"
+        f"[2024-05-30 08:00:00.250000 UTC] {D} to {A}:\n  Grüße — 你好 ✓\n  second line\n  \n    indented ]]> end\n"
     )
 
 

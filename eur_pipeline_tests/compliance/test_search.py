@@ -21,8 +21,12 @@ from eur_pipeline.pipeline.transforms import refresh_messages
 from eur_pipeline_tests.compliance.conftest import A, B, C, D
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 
-M1, M2, M3, M4, M5 = "hello bob", "hi alice, quick question", "project apollo launch", "the Apollo launch is delayed", (
-    "brown fox jumps"
+M1, M2, M3, M4, M5 = (
+    "hello bob",
+    "hi alice, quick question",
+    "project apollo launch",
+    "the Apollo launch is delayed",
+    ("brown fox jumps"),
 )
 
 
@@ -91,7 +95,7 @@ def test_a_query_without_words_is_a_usage_error(loaded: Callable[..., EurConfig]
     con = open_wh(config)
     with pytest.raises(ConfigError, match="no words"):
         search(con, config.resolved_search_index, ' "" ,, ')
-    assert query_parts("don't \"Big  Deal\" x") == [["don", "t"], ["big", "deal"], ["x"]]
+    assert query_parts('don\'t "Big  Deal" x') == [["don", "t"], ["big", "deal"], ["x"]]
 
 
 def test_search_command(loaded: Callable[..., EurConfig], tmp_path) -> None:

@@ -101,10 +101,8 @@ def test_a_query_without_words_is_a_usage_error(loaded: Callable[..., EurConfig]
 def test_search_command(loaded: Callable[..., EurConfig], tmp_path) -> None:
     loaded()
     cli = [sys.executable, "-m", "eur_pipeline.cli"]
-    out = subprocess.run(
-        [*cli, "search", "--config", str(tmp_path / "eur.yaml"), "--format", "json", "--actor", "dpo", '"apollo launch"'],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+    args = ["search", "--config", str(tmp_path / "eur.yaml"), "--format", "json", "--actor", "dpo", '"apollo launch"']
+    out = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120, check=True).stdout
     rows = json.loads(out)
     assert [r["body"] for r in rows] == [M3, M4]
     assert list(rows[0]) == ["message_id", "thread_id", "sent_at", "sender", "recipients", "body"]

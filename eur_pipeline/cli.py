@@ -180,13 +180,13 @@ def cmd_hold(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from eur_pipeline.compliance.retention import apply_retention
+    from eur_pipeline.compliance.store import run_purge
+    from eur_pipeline.config import load_config
 
-    config, con = _compliance_warehouse(args)
-    try:
-        report, synced = apply_retention(con, config, actor=args.actor)
-    finally:
-        con.close()
+    config = load_config(args.config)
+    if not config.warehouse.exists():
+        raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
+    report, synced = run_purge(config, wait_seconds=args.wait, actor=args.actor)
     counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}
     print("purge: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; index holds {synced.documents}")
     for warning in report.warnings:

@@ -48,6 +48,13 @@ class PurgeReport:
     held_messages: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def erased_anything(self) -> bool:
+        return any(
+            (self.message_bodies_erased, self.record_bodies_erased, self.rejected_raw_erased,
+             self.records_removed, self.messages_removed, self.rejected_removed)
+        )  # fmt: skip
+
     def counts(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if k != "warnings"}
 

@@ -6,8 +6,8 @@ warehouse's ``audit_log`` and ``legal_holds``).
 
 import dagster as dg
 
-from eur_pipeline.compliance.retention import apply_retention
 from eur_pipeline.compliance.search_index import sync
+from eur_pipeline.compliance.store import run_purge
 from eur_pipeline.defs.assets import EAGER, GROUP, POOL, RETRY
 from eur_pipeline.defs.resources import EurResource
 
@@ -41,9 +41,9 @@ def search_index(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Mate
 
 @dg.op(pool=POOL, description="Apply eur.yaml's retention now (audited in the warehouse's audit_log).")
 def purge_retention(context: dg.OpExecutionContext, eur: EurResource) -> dg.Output[None]:
-    cfg = eur.load()
-    with eur.warehouse(cfg, on_wait=context.log.warning) as con:
-        report, synced = apply_retention(con, cfg, actor="dagster:eur_purge_daily")
+    report, synced = run_purge(
+        eur.load(), eur.lock_wait_seconds, on_wait=context.log.warning, actor="dagster:eur_purge_daily"
+    )
     counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}
     context.log.info("purge: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     for warning in report.warnings:

@@ -111,3 +111,40 @@ def test_new_records_follow_the_warehouse_mode(tmp_path: Path, loaded: Callable[
     refresh_messages(con)
     assert table(con, "SELECT thread_id, body FROM messages WHERE body IS NOT NULL") == [("T4", "new one")]
     assert con.execute("SELECT count(*) FROM messages").fetchone() == (6,)
+
+
+def test_a_switch_leaves_no_old_body_in_the_warehouse_file(
+    tmp_path: Path, loaded: Callable[..., EurConfig], open_wh: Callable
+) -> None:
+    """DuckDB keeps freed blocks as they were: the switch rewrites the file, so the bytes are gone too."""
+    config = loaded()
+    data = config.warehouse.read_bytes()
+    assert all(b.encode() in data for b in BODIES)  # the check below can fail
+    con = open_wh(write_config(tmp_path, privacy={"bodies": "drop"}))
+    con.close()
+    data = config.warehouse.read_bytes()
+    assert [b for b in [*BODIES, SECRET] if b.encode() in data] == []
+
+
+def test_files_the_pipeline_creates_are_owner_only(tmp_path: Path, loaded: Callable[..., EurConfig]) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    config = loaded()
+    os.chmod(config.warehouse, 0o644)  # e.g. created before this rule: fixed at the next open
+    result = subprocess.run(
+        [sys.executable, "-m", "eur_pipeline.cli", "run", "--config", str(tmp_path / "eur.yaml")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    created = [config.warehouse, *config.landing_dir.rglob("*"), *config.resolved_search_index.rglob("*")]
+    created += [*config.resolved_reports_dir.rglob("*")]
+    modes = {
+        str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode)
+        for p in created
+        if stat.S_IMODE(p.stat().st_mode) != (0o700 if p.is_dir() else 0o600)
+    }
+    assert modes == {}
+    assert len(created) > 10

@@ -131,3 +131,19 @@ def test_hold_commands_are_audited_and_refuse_mistakes(loaded: Callable[..., Eur
     assert actions[0] == ("hold_add", "legal", first.hold_id)
     assert actions[2] == ("hold_release", "legal", first.hold_id)
     assert len(actions) == 3
+
+
+def test_the_purge_command_leaves_no_erased_body_on_disk(
+    loaded: Callable[..., EurConfig], open_wh: Callable
+) -> None:
+    from eur_pipeline.compliance.store import run_purge
+
+    config = loaded(retention={"bodies_days": 30})  # every body is older than that today, in real time
+    con = open_wh(config)
+    holds.add_hold(con, C, "matter 9", date(2024, 2, 1), date(2024, 2, 29))
+    con.close()
+    report, _ = run_purge(config)
+    assert (report.message_bodies_erased, report.record_bodies_erased) == (3, 6)  # T1 and T3; T2 is held
+    data = config.warehouse.read_bytes()
+    assert b"hello bob" not in data and b"brown fox jumps" not in data and b"quick question" not in data
+    assert b"project apollo launch" in data

@@ -117,8 +117,10 @@ def _rebuild(con: duckdb.DuckDBPyConnection, path: Path, removed: int) -> SyncRe
 
 
 def _new_messages(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
+    """(message_id, participants, sent_at as a naive UTC timestamp, body) of the messages with a body
+    the index lacks (naive timestamps convert several times faster; tantivy reads them as UTC)."""
     cursor = con.execute(
-        """SELECT m.message_id, m.sender, m.recipients, m.sent_at, m.body
+        """SELECT m.message_id, list_prepend(m.sender, m.recipients), m.sent_at::TIMESTAMP, m.body
            FROM messages m ANTI JOIN search_indexed s USING (message_id)
            WHERE m.body IS NOT NULL"""
     )
@@ -131,16 +133,10 @@ def _add_new(con: duckdb.DuckDBPyConnection, index: tantivy.Index) -> int:
     (after a crash between the two the document counts differ, and the next sync rebuilds)."""
     writer = index.writer(heap_size=WRITER_HEAP)
     ids: list[str] = []
+    add = writer.add_document
     for rows in _new_messages(con):
-        for message_id, sender, recipients, sent_at, body in rows:
-            doc = tantivy.Document()
-            doc.add_text("message_id", message_id)
-            doc.add_text("body", body)
-            doc.add_text("participants", sender)
-            for recipient in recipients:
-                doc.add_text("participants", recipient)
-            doc.add_date("sent_at", sent_at)
-            writer.add_document(doc)
+        for message_id, participants, sent_at, body in rows:
+            add(tantivy.Document(message_id=message_id, body=body, participants=participants, sent_at=sent_at))
             ids.append(message_id)
     writer.commit()
     writer.wait_merging_threads()

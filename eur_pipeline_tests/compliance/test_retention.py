@@ -133,9 +133,7 @@ def test_hold_commands_are_audited_and_refuse_mistakes(loaded: Callable[..., Eur
     assert len(actions) == 3
 
 
-def test_the_purge_command_leaves_no_erased_body_on_disk(
-    loaded: Callable[..., EurConfig], open_wh: Callable
-) -> None:
+def test_the_purge_command_leaves_no_erased_body_on_disk(loaded: Callable[..., EurConfig], open_wh: Callable) -> None:
     from eur_pipeline.compliance.store import run_purge
 
     config = loaded(retention={"bodies_days": 30})  # every body is older than that today, in real time

@@ -27,7 +27,7 @@ from eur_pipeline.compliance.at_rest import FILE_MODE, make_private_dir
 from eur_pipeline.compliance.dates import check_range, day_after, day_start
 from eur_pipeline.compliance.holds import bare_jid
 from eur_pipeline.compliance.privacy import require_bodies
-from eur_pipeline.compliance.search import fetch_messages, matching_ids, normalise
+from eur_pipeline.compliance.search import matching_rows, normalise
 from eur_pipeline.compliance.sql import first_row
 from eur_pipeline.errors import ConfigError, EurError
 
@@ -67,7 +67,7 @@ def _threads(con: duckdb.DuckDBPyConnection, sel: Selection, index_dir: Path | N
     if sel.query is not None:
         if index_dir is None:
             raise ConfigError("--query needs the search index")
-        rows = fetch_messages(con, matching_ids(index_dir, normalise(sel.query, None, None, None)))
+        rows = matching_rows(index_dir, normalise(sel.query, None, None, None))
         return sorted({r[1] for r in rows})
     assert sel.user is not None
     rows = con.execute(

@@ -1,9 +1,9 @@
 """Audited full-text search: words and "quoted phrases", all of which must match, optionally only a
 user's messages (sent or received) and a range of UTC days. One row per matching message.
 
-The query goes to the index only; the rows come from the warehouse, so a message whose body a purge
-erased is never returned, even before the index has caught up. Each search writes its text, filters
-and result count to ``audit_log`` (the warehouse), never to Dagster.
+The query and the rows come from the index alone (see ``search_index``); every erasure (purge, privacy
+mode change) brings the index in step in the same command, so an erased body is not found. Each
+search writes its text, filters and result count to ``audit_log`` (the warehouse), never to Dagster.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.dates import check_range, day_after, day_start
 from eur_pipeline.compliance.holds import bare_jid
 from eur_pipeline.compliance.privacy import require_bodies
-from eur_pipeline.compliance.search_index import SCHEMA, analyzer, open_index
+from eur_pipeline.compliance.search_index import SCHEMA, analyzer, open_index, stored_row
 from eur_pipeline.errors import ConfigError, EurError
 
 COLUMNS = ["message_id", "thread_id", "sent_at", "sender", "recipients", "body"]
@@ -78,8 +78,8 @@ def build_query(flt: SearchFilter) -> tantivy.Query:
     return tantivy.Query.boolean_query(clauses)
 
 
-def matching_ids(index_dir: Path, flt: SearchFilter) -> list[str]:
-    """The message ids the index finds for ``flt`` (every match, not a top-N)."""
+def matching_rows(index_dir: Path, flt: SearchFilter) -> list[tuple]:
+    """Every message the index finds for ``flt`` (not a top N), as result rows in time order."""
     index = open_index(index_dir, create=False)
     if index is None:
         raise EurError(f"no search index at {index_dir} yet: run the pipeline (`eur-pipeline run`) to build it")
@@ -89,22 +89,9 @@ def matching_ids(index_dir: Path, flt: SearchFilter) -> list[str]:
     if not total:
         return []
     hits = searcher.search(query, limit=total, count=False).hits
-    return [searcher.doc(address)["message_id"][0] for _, address in hits]
-
-
-def fetch_messages(con: duckdb.DuckDBPyConnection, ids: list[str], flt: SearchFilter | None = None) -> list[tuple]:
-    """The messages ``ids`` that still have a body (and pass the filters), in time order."""
-    if not ids:
-        return []
-    flt = flt or SearchFilter("")
-    return con.execute(
-        f"""SELECT {", ".join(COLUMNS)} FROM messages
-            WHERE message_id IN (SELECT unnest($ids)) AND body IS NOT NULL
-              AND ($user IS NULL OR sender = $user OR list_contains(recipients, $user))
-              AND ($lo IS NULL OR sent_at >= $lo) AND ($hi IS NULL OR sent_at < $hi)
-            ORDER BY sent_at, message_id""",
-        {"ids": ids, "user": flt.user, "lo": day_start(flt.start), "hi": day_after(flt.end)},
-    ).fetchall()
+    rows = [stored_row(searcher.doc(address)) for _, address in hits]
+    rows.sort(key=lambda r: (r[2], r[0]))
+    return rows
 
 
 def normalise(query: str, user: str | None, start: date | None, end: date | None) -> SearchFilter:
@@ -125,7 +112,7 @@ def search(
     require_bodies(con, "search")
     flt = normalise(query, user, start, end)
     started = datetime.now()
-    rows = fetch_messages(con, matching_ids(index_dir, flt), flt)
+    rows = matching_rows(index_dir, flt)
     audit.record(
         con,
         "search",

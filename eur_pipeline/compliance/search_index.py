@@ -1,18 +1,22 @@
 """The full-text index over stored bodies (tantivy, from PyPI: no server, no network).
 
-One document per message that has a body: its ``message_id`` (stored), the body (indexed with
-positions, for phrases; not stored: the text stays in the warehouse only), its participants and
-instant (filters). ``search_indexed`` in the warehouse lists the messages the index holds, so
-:func:`sync` adds exactly the new ones and drops the ones whose body is gone. A sync that drops any
-(a purge, a privacy mode change) rebuilds the index from scratch: tantivy keeps a deleted document's
-terms until its segment is merged, and an erased body must not stay searchable, even by its words.
+One document per message that has a body: its ``message_id``, the body's words (with positions, for
+phrases), its participants and instant (filters), and the result row itself (``row``: the search's
+output columns as JSON, stored only) — so a search reads nothing but the index: a look-up by id in
+the warehouse would scan ``messages`` (no index there, on purpose), ~0.5 s at 1M messages.
+``search_indexed`` in the warehouse lists the messages the index holds, so :func:`sync` adds exactly
+the new ones and drops the ones whose body is gone. A sync that drops any (every purge and privacy
+mode change syncs) rebuilds the index from scratch: tantivy keeps a deleted document until its
+segment is merged, and an erased body must not stay in the index, even as words.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -25,6 +29,8 @@ from eur_pipeline.compliance.sql import count_of
 from eur_pipeline.warehouse.connection import transaction
 
 TOKENIZER = "eur_words"
+FORMAT_VERSION = "2"  # bump when the schema changes: the next sync rebuilds
+_VERSION_FILE = "eur-index-version"
 WRITER_HEAP = 128_000_000
 BATCH = 50_000
 
@@ -46,6 +52,7 @@ def schema() -> tantivy.Schema:
     builder.add_text_field("body", stored=False, tokenizer_name=TOKENIZER, index_option="position")
     builder.add_text_field("participants", stored=False, tokenizer_name="raw")
     builder.add_date_field("sent_at", stored=False, indexed=True, fast=True)
+    builder.add_bytes_field("row", stored=True)
     return builder.build()
 
 
@@ -88,7 +95,8 @@ def sync(con: duckdb.DuckDBPyConnection, path: Path) -> SyncReport:
     )
     indexed = _count(con, "SELECT count(*) FROM search_indexed")
     index = open_index(path, create=False)
-    if gone or index is None or index.searcher().num_docs != indexed:
+    current = (path / _VERSION_FILE).exists() and (path / _VERSION_FILE).read_text().strip() == FORMAT_VERSION
+    if gone or index is None or not current or index.searcher().num_docs != indexed:
         return _rebuild(con, path, removed=gone)
     added = _add_new(con, index)
     index.reload()
@@ -102,6 +110,7 @@ def _rebuild(con: duckdb.DuckDBPyConnection, path: Path, removed: int) -> SyncRe
     shutil.rmtree(fresh, ignore_errors=True)
     index = open_index(fresh)
     assert index is not None
+    (fresh / _VERSION_FILE).write_text(FORMAT_VERSION + "\n")
     with transaction(con):
         con.execute("DELETE FROM search_indexed")
     added = _add_new(con, index)
@@ -117,10 +126,10 @@ def _rebuild(con: duckdb.DuckDBPyConnection, path: Path, removed: int) -> SyncRe
 
 
 def _new_messages(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple]]:
-    """(message_id, participants, sent_at as a naive UTC timestamp, body) of the messages with a body
-    the index lacks (naive timestamps convert several times faster; tantivy reads them as UTC)."""
+    """The messages with a body the index lacks; instants as naive UTC timestamps (they convert several
+    times faster, and tantivy reads them as UTC)."""
     cursor = con.execute(
-        """SELECT m.message_id, list_prepend(m.sender, m.recipients), m.sent_at::TIMESTAMP, m.body
+        """SELECT m.message_id, m.thread_id, m.sent_at::TIMESTAMP, m.sender, m.recipients, m.body
            FROM messages m ANTI JOIN search_indexed s USING (message_id)
            WHERE m.body IS NOT NULL"""
     )
@@ -133,10 +142,19 @@ def _add_new(con: duckdb.DuckDBPyConnection, index: tantivy.Index) -> int:
     (after a crash between the two the document counts differ, and the next sync rebuilds)."""
     writer = index.writer(heap_size=WRITER_HEAP)
     ids: list[str] = []
-    add = writer.add_document
+    add, dumps = writer.add_document, json.dumps
     for rows in _new_messages(con):
-        for message_id, participants, sent_at, body in rows:
-            add(tantivy.Document(message_id=message_id, body=body, participants=participants, sent_at=sent_at))
+        for message_id, thread_id, sent_at, sender, recipients, body in rows:
+            row = dumps([message_id, thread_id, sent_at.isoformat(), sender, recipients, body], ensure_ascii=False)
+            add(
+                tantivy.Document(
+                    message_id=message_id,
+                    body=body,
+                    participants=[sender, *recipients],
+                    sent_at=sent_at,
+                    row=row.encode(),
+                )
+            )
             ids.append(message_id)
     writer.commit()
     writer.wait_merging_threads()
@@ -150,3 +168,9 @@ def _add_new(con: duckdb.DuckDBPyConnection, index: tantivy.Index) -> int:
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return count_of(con.execute(sql))
+
+
+def stored_row(document: tantivy.Document) -> tuple:
+    """A hit's result row: (message_id, thread_id, sent_at (UTC), sender, recipients, body)."""
+    message_id, thread_id, sent_at, sender, recipients, body = json.loads(document["row"][0])
+    return message_id, thread_id, datetime.fromisoformat(sent_at).replace(tzinfo=UTC), sender, recipients, body

@@ -5,7 +5,8 @@ stores new records as the warehouse's mode says, whichever process loads them. E
 gets ``body_sha256`` (the digest messages fold on), in every mode.
 
 Switching to ``hash`` or ``drop`` rewrites what is stored: bodies in ``message_records`` and
-``messages`` and the element text in ``rejected_records.raw``; the full-text index is removed.
+``messages``, the element text in ``rejected_records.raw``, and ``message_records.extra`` (unknown
+elements, which may hold text) down to its element names; the full-text index is removed.
 Switching back to ``keep`` stores new bodies again; what was hashed or dropped cannot come back.
 Every change is audited with its counts.
 """
@@ -49,6 +50,14 @@ def body_expression(mode: BodyMode, column: str = "body") -> str:
     return "NULL::VARCHAR"
 
 
+def extra_expression(mode: BodyMode, column: str = "extra") -> str:
+    """SQL for what ``mode`` stores of a record's unknown elements and attributes (``extra``): they
+    may hold message text too (e.g. an XHTML copy of the body), so without ``keep`` only their names."""
+    if mode == "keep":
+        return column
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE to_json(json_keys({column}::JSON))::JSON END"
+
+
 def require_bodies(con: duckdb.DuckDBPyConnection, what: str) -> None:
     """Refuse ``what`` (search, export) with a clear reason unless the warehouse keeps bodies."""
     mode = stored_mode(con)
@@ -79,6 +88,7 @@ def enforce_mode(
         records = messages = rejects = 0
         if mode != "keep":
             records = _rewrite(con, "message_records", mode)
+            con.execute(f"UPDATE message_records SET extra = {extra_expression(mode)} WHERE extra IS NOT NULL")
             messages = _rewrite(con, "messages", mode)
             rejects = _rewrite_raw(con, mode)
             con.execute("DELETE FROM search_indexed")

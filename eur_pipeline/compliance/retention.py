@@ -18,6 +18,7 @@ import duckdb
 
 from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.at_rest import restrict
+from eur_pipeline.compliance.privacy import extra_expression
 from eur_pipeline.compliance.search_index import SyncReport, sync
 from eur_pipeline.compliance.settings import RetentionConfig
 from eur_pipeline.compliance.sql import count_of
@@ -106,7 +107,8 @@ def _erase_bodies(con: duckdb.DuckDBPyConnection, cutoff: datetime, report: Purg
     )
     report.record_bodies_erased = _count(
         con,
-        f"UPDATE message_records r SET body = NULL WHERE sent_at < ? AND body IS NOT NULL AND {_NOT_HELD_RECORD}",
+        f"UPDATE message_records r SET body = NULL, extra = {extra_expression('drop')} "
+        f"WHERE sent_at < ? AND body IS NOT NULL AND {_NOT_HELD_RECORD}",
         [cutoff],
     )
     # a refused element's text holds its body: erased with the bodies of its file's time

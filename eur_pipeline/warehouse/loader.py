@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from eur_pipeline.compliance.privacy import body_expression, stored_mode
+from eur_pipeline.compliance.privacy import body_expression, extra_expression, stored_mode
 from eur_pipeline.compliance.settings import BodyMode
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
@@ -27,7 +27,7 @@ def _record_columns(mode: BodyMode) -> str:
     match it as stored), the body as the privacy mode says, and the digest messages fold on."""
     return (
         "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
-        f"recipient_resource, {body_expression(mode)}, extra, sha256(body)"
+        f"recipient_resource, {body_expression(mode)}, {extra_expression(mode)}, sha256(body)"
     )
 
 

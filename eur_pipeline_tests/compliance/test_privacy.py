@@ -148,3 +148,27 @@ def test_files_the_pipeline_creates_are_owner_only(tmp_path: Path, loaded: Calla
     }
     assert modes == {}
     assert len(created) > 10
+
+
+@pytest.mark.parametrize("mode", ["keep", "drop"])
+def test_unknown_elements_keep_only_their_names_without_keep(mode: str, tmp_path: Path, open_wh: Callable) -> None:
+    """An unknown element may carry the text again (e.g. an XHTML copy of the body)."""
+    import json
+
+    from eur_pipeline.pipeline.collect import collect_source
+    from eur_pipeline_tests.conftest import drop
+
+    config = write_config(tmp_path, privacy={"bodies": mode})
+    xml = (
+        '<messages><message direction="IN" lang="en"><timestamp>2024-01-10T09:00:00Z</timestamp>'
+        "<threadId>T9</threadId><sender>a@x</sender><recipient>b@x</recipient><body>hi</body>"
+        "<html><p>hi <b>there</b></p></html></message></messages>"
+    )
+    drop(tmp_path / "incoming", "x.xml", xml)
+    con = open_wh(config)
+    collect_source(con, config, config.sources[0])
+    (extra,) = con.execute("SELECT extra FROM message_records").fetchone()
+    if mode == "keep":
+        assert json.loads(extra) == {"html": "hi there", "@lang": "en"}
+    else:
+        assert json.loads(extra) == ["html", "@lang"]

@@ -1,4 +1,4 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate (DESIGN.md contract 1)."""
+"""The ``eur-pipeline`` command: run, demo, sql, generate (docs/design.md, "Command line")."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 
 @pytest.fixture
 def seed_sample() -> Path:
-    """DESIGN.md's 4-record sample (kept in the repo corpus; shared/ may be absent in a clone)."""
+    """The 4-record sample from Avaya's interoperability notes (docs/design.md), kept in the repo corpus."""
     return CORPUS / "seed_sample.xml"
 
 

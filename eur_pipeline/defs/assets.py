@@ -1,4 +1,4 @@
-"""Assets: table names of DESIGN.md. Each materialization is one call into the plain-Python core.
+"""Assets: the table names of docs/design.md. Each materialization is one call into the plain-Python core.
 
 ``archive_files`` / ``message_records`` are partitioned per file (dynamic partitions, added by the
 source sensors). One run takes a whole range of partitions (single-run backfill policy), so a batch

@@ -1,6 +1,6 @@
 """SFTP source (paramiko): verified host keys, streamed downloads, completion after commit.
 
-Reliability choices (DESIGN.md "Reliability pattern"):
+Reliability choices (docs/design.md, "Reliability"):
 
 * Host keys are always verified, from ``known_hosts`` or a pinned ``SHA256:`` fingerprint; an
   unknown or changed key is a :class:`PermanentSourceError` that says how to fix it.

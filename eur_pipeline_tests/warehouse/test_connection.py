@@ -52,3 +52,37 @@ def test_a_lock_released_while_waiting_is_then_taken(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda p: p.mkdir(), "is a folder, not a DuckDB file: set `warehouse` in eur.yaml"),
+        (lambda p: p.write_bytes(b"not a database at all" * 400), "exists but is not a DuckDB database"),
+    ],
+)
+def test_a_warehouse_that_cannot_be_ours_is_one_line_naming_it(tmp_path: Path, make, says: str) -> None:
+    from eur_pipeline.errors import WarehouseError
+
+    path = tmp_path / "warehouse.duckdb"
+    make(path)
+    with pytest.raises(WarehouseError) as caught:
+        connect(path, wait_seconds=1)
+    message = str(caught.value)
+    assert message.startswith(f"warehouse {path} ") and says in message and "\n" not in message
+
+
+def test_eur_pipeline_run_on_a_folder_warehouse_exits_2_with_that_line_and_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "wh").mkdir()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "eur.yaml").write_text(
+        "warehouse: ./wh\nsources:\n  - {name: drop, kind: local, path: ./in, min_age_seconds: 0}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "eur_pipeline.cli", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"eur-pipeline run: warehouse {tmp_path / 'wh'} is a folder, not a DuckDB file: set `warehouse` in eur.yaml "
+        "to a file path such as ./data/warehouse.duckdb"
+    ]

@@ -45,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
     from eur_pipeline.warehouse.connection import connect
 
     config = load_config(args.config)

@@ -7,7 +7,8 @@ from typing import Any
 
 import dagster as dg
 
-from eur_pipeline.config import EurConfig, find_config_path, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import find_config_path, load_config
 from eur_pipeline.warehouse.connection import connect
 
 

@@ -11,7 +11,8 @@ import duckdb
 import pytest
 import yaml
 
-from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.warehouse.migrations import open_warehouse
 

@@ -8,12 +8,14 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
-from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 
 class EurResource(dg.ConfigurableResource):
-    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``) and a warehouse opener."""
+    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``), validated once per process
+    and shared by every step, and a warehouse opener."""
 
     config_path: str | None = None
     lock_wait_seconds: float = 600.0

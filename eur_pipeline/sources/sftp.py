@@ -32,7 +32,7 @@ from paramiko.pkey import UnknownKeyType
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from eur_pipeline.config import SourceConfig
+from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import PermanentSourceError, SourceError, TransientSourceError
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, is_candidate_name, stream_to_file
 

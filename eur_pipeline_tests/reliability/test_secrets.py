@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.errors import SourceError
 from eur_pipeline.sources.embedded_sftp import EmbeddedSftpServer
 from eur_pipeline.sources.sftp import SftpSource

@@ -19,8 +19,8 @@ from eur_pipeline.config import EurConfig
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
-    """One period's billing rows summed (all zero, currency ``None``, for a period without billing)."""
+class Sums:
+    """Billing rows summed: how many users, what they did, what it costs."""
 
     users: int
     active_users: int
@@ -32,6 +32,12 @@ class Totals:
     markup: Decimal
     tax: Decimal
     total_cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Totals(Sums):
+    """One period's sums (all zero, currency ``None``, for a period without billing)."""
+
     currency: str | None
 
 
@@ -49,22 +55,12 @@ class Rollup:
 
 
 @dataclass(frozen=True, slots=True)
-class CostCenterBill:
-    """One cost center's bill; the fields, in order, are the cost-center CSV's columns."""
+class CostCenterBill(Sums):
+    """One cost center's bill (a row of the cost-center CSV)."""
 
     period: date
     cost_center: str | None
     currency: str | None
-    users: int
-    active_users: int
-    messages_sent: int
-    messages_received: int
-    conversations_started: int
-    usage_cost: Decimal
-    fee: Decimal
-    markup: Decimal
-    tax: Decimal
-    total_cost: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +169,7 @@ def column_names(row_type: type[Any]) -> tuple[str, ...]:
 
 
 USER_COLUMNS = column_names(UserBill)
-COST_CENTER_COLUMNS = column_names(CostCenterBill)
+COST_CENTER_COLUMNS = ("period", "cost_center", "currency", *column_names(Sums))
 
 Row = TypeVar("Row")
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jinja2
 from markupsafe import Markup
 
-from eur_pipeline.billing.reports.data import PeriodData, PeriodSummary, Rollup, Totals, add_months
+from eur_pipeline.billing.reports.data import PeriodData, PeriodSummary, Rollup, Sums, Totals, add_months
 from eur_pipeline.billing.reports.paths import PeriodReport, slug
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -132,7 +132,7 @@ def _cost_center_table(data: PeriodData) -> Table:
         )
     )
 
-    def cells(label: str | None, r: Any) -> tuple[object, ...]:
+    def cells(label: str | None, r: Sums) -> tuple[object, ...]:
         amounts = (r.usage_cost, r.fee, r.markup, r.tax, r.total_cost)
         return (label, count(r.active_users), count(r.messages_sent), *map(money2, amounts))
 

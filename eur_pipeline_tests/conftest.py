@@ -13,7 +13,7 @@ import yaml
 
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
-from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
+from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from eur_pipeline.errors import EurError
+from eur_pipeline.retry import Attempt, retry
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +47,31 @@ def connect(
     """Connect, waiting with exponential backoff (0.2 s doubling to 10 s) while another process holds the lock."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.2
-    attempt = 0
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc):
-                raise
-            attempt += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WarehouseLockedError(
-                    f"warehouse {path} is locked by {_holder(exc)} (an open SQL session?); "
-                    f"gave up after {wait_seconds:.0f} s — close that session and retry"
-                ) from None
-            message = (
-                f"warehouse {path} is locked by {_holder(exc)}; waiting {min(delay, remaining):.1f} s "
-                f"(attempt {attempt}, up to {remaining:.0f} s more)"
-            )
-            (on_wait or log.warning)(message)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 10.0)
+
+    def log_wait(a: Attempt) -> None:
+        assert isinstance(a.error, duckdb.Error)
+        (on_wait or log.warning)(
+            f"warehouse {path} is locked by {_holder(a.error)}; waiting {a.delay:.1f} s "
+            f"(attempt {a.number}, up to {a.remaining:.0f} s more)"
+        )
+
+    def give_up(exc: BaseException, _tries: int) -> BaseException:
+        assert isinstance(exc, duckdb.Error)
+        return WarehouseLockedError(
+            f"warehouse {path} is locked by {_holder(exc)} (an open SQL session?); "
+            f"gave up after {wait_seconds:.0f} s — close that session and retry"
+        )
+
+    con = retry(
+        lambda: duckdb.connect(str(path), read_only=read_only),
+        retryable=lambda exc: isinstance(exc, duckdb.Error) and _is_lock_error(exc),
+        max_seconds=wait_seconds,
+        base_delay=0.2,
+        max_delay=10.0,
+        use_whole_budget=True,
+        on_retry=log_wait,
+        give_up=give_up,
+    )
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         con.execute("SET memory_limit = ?", [WRITER_MEMORY_LIMIT])

@@ -1,4 +1,5 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate; search, export, hold, purge (compliance)."""
+"""The ``eur-pipeline`` command: run, demo, sql, generate; search, export, hold, purge (compliance)
+(docs/design.md, "Command line"; docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from eur_pipeline.demo import run_demo
+    from eur_pipeline.demo.run import run_demo
 
     return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
     from eur_pipeline.warehouse.connection import connect
 
     config = load_config(args.config)
@@ -83,7 +84,7 @@ def write_rows(headers: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from eur_pipeline.generate import GenerateSpec, generate
+    from eur_pipeline.demo.generate import GenerateSpec, generate
 
     spec = GenerateSpec(
         conversations=args.conversations,
@@ -102,7 +103,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _compliance_warehouse(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """(config, connection) for a compliance command: the warehouse must exist already."""
     from eur_pipeline.compliance.store import open_private_warehouse
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
 
     config = load_config(args.config)
     if not config.warehouse.exists():
@@ -181,7 +182,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from eur_pipeline.compliance.store import run_purge
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
 
     config = load_config(args.config)
     if not config.warehouse.exists():

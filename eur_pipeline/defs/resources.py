@@ -9,11 +9,15 @@ import dagster as dg
 import duckdb
 
 from eur_pipeline.compliance.store import open_private_warehouse
-from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.errors import ConfigError, WarehouseError
+from eur_pipeline.warehouse.connection import WarehouseLockedError
 
 
 class EurResource(dg.ConfigurableResource):
-    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``) and a warehouse opener."""
+    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``), validated once per process
+    and shared by every step, and a warehouse opener."""
 
     config_path: str | None = None
     lock_wait_seconds: float = 600.0
@@ -29,7 +33,11 @@ class EurResource(dg.ConfigurableResource):
         another process — e.g. an analyst's SQL session — holds the DuckDB lock. Owner-only files and
         the configured ``privacy.bodies`` mode are enforced on open."""
         config = config or self.load()
-        con = open_private_warehouse(config, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        try:
+            con = open_private_warehouse(config, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        except (ConfigError, WarehouseError, WarehouseLockedError) as exc:
+            # retrying cannot help (the lock was already waited for): fail the step with the one-line cause
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         try:
             yield con
         finally:

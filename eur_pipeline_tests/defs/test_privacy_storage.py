@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,10 @@ import yaml
 
 from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
 from eur_pipeline_tests.conftest import archive_text, chat, drop
+from eur_pipeline_tests.defs.conftest import PG
 
 MARKER = "Zq7-PRIVATE-marker-body-4411"
 A, B, C = "56208@presence.example.com", "56207@presence.example.com", "56209@presence.example.com"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -101,28 +99,6 @@ def test_sqlite_instance_storage_holds_no_body(mode: str, tmp_path: Path, capfd:
     out, err = capfd.readouterr()
     assert MARKER not in out and MARKER not in err
     assert _warehouse_has_marker(tmp_path) is (mode == "keep")
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    try:
-        import psycopg2
-
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
-        admin.autocommit = True
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 not reachable: {exc}")
-    name = f"eur_privacy_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def _pg_rows_with_marker(dbname: str) -> dict[str, int]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.errors import ConfigError
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
@@ -63,6 +64,8 @@ class EurConfig(BaseModel):
     directory: Path | None = None
     rates: Path | None = None
     rejected_share_threshold: float = Field(default=0.05, ge=0, le=1)
+    report_pdf: bool = False  # also print each report to PDF (needs a Chromium on PATH or $EUR_CHROMIUM)
+    mail: MailConfig | None = None
     sources: list[SourceConfig] = Field(default_factory=list)
 
     @field_validator("timezone")

@@ -218,9 +218,7 @@ _IN_SCOPE = (
 )
 
 
-def collect_period(
-    con: duckdb.DuckDBPyConnection, config: EurConfig, period: date, scope: Scope = ALL
-) -> PeriodData:
+def collect_period(con: duckdb.DuckDBPyConnection, config: EurConfig, period: date, scope: Scope = ALL) -> PeriodData:
     """All figures one period's report shows, for the users of ``scope``."""
     tz = config.timezone
     prev = add_months(period, -1)

@@ -80,6 +80,7 @@ class PageLinks(NamedTuple):
     prev: str | None
     next: str | None
     index: str
+    scopes: tuple[tuple[str, str], ...] = ()  # (label, href) of this period's per-scope reports
 
 
 def _rollup_table(first: str, rows: Sequence[Rollup], totals: Totals, currency: str) -> Table:

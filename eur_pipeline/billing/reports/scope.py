@@ -25,7 +25,10 @@ class Scope:
     @property
     def label(self) -> str:
         """How a page or a subject names the scope: ``Engineering (department)``."""
-        return "all users" if self.is_all else f"{self.name} ({KIND_LABEL[self.kind]})"
+        if self.is_all:
+            return "all users"
+        name = self.name or ""
+        return name if name.startswith("(") else f"{name} ({KIND_LABEL[self.kind]})"  # "(no site)" says it
 
     @property
     def slug(self) -> str:

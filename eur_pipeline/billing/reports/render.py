@@ -17,6 +17,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, NamedTuple
 
+import css_inline
 import jinja2
 from markupsafe import Markup
 
@@ -200,7 +201,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(money2=money2, count=count, month_label=month_label)
-    env.globals.update(css=_static("report.css"), js=_static("report.js"), delta=delta)
+    env.globals.update(css=_static("report.css"), js=_static("report.js"), mail_css=_static("mail.css"), delta=delta)
     return env
 
 
@@ -227,6 +228,28 @@ def render_html(data: PeriodData, links: PageLinks) -> str:
             chart_json=_script_json(_chart_data(data)),
         )
     )
+
+
+def render_mail_html(data: PeriodData, subject: str, attachment: str | None, alerts: Sequence[Any] = ()) -> str:
+    """The report as a mail body: the same figures and tables, no scripts, every style inline (mail
+    clients drop ``<style>`` blocks and never run scripts). ``alerts``: budget lines to flag on top."""
+    page = (
+        _environment()
+        .get_template("mail.html.j2")
+        .render(
+            d=data,
+            subject=subject,
+            attachment=attachment,
+            alerts=list(alerts),
+            next_month=add_months(data.period, 1),
+            slug=slug(data.period),
+            site_table=_rollup_table("Site", data.by_site, data.totals, data.currency),
+            department_table=_rollup_table("Department", data.by_department, data.totals, data.currency),
+            top_table=_top_table(data),
+            cost_center_table=_cost_center_table(data),
+        )
+    )
+    return css_inline.inline(page)
 
 
 def render_index(entries: Sequence[tuple[PeriodReport, PeriodSummary]]) -> str:

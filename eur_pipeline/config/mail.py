@@ -7,6 +7,7 @@ through ``${VAR}``), so it never shows in a repr, a log line or an exception.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -50,6 +51,7 @@ class MailConfig(BaseModel):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     starttls: bool = False
+    ca_file: Path | None = None  # CA bundle the server's certificate is checked against (default: the system's)
     username: str | None = None
     password: SecretStr | None = None
     sender: str = "IM chargeback <chargeback@localhost>"

@@ -33,7 +33,8 @@ class SmtpSender:
 
     def __init__(self, config: MailConfig, tls_context: ssl.SSLContext | None = None) -> None:
         self.config = config
-        self.tls_context = tls_context or ssl.create_default_context()
+        cafile = str(config.ca_file) if config.ca_file else None
+        self.tls_context = tls_context or ssl.create_default_context(cafile=cafile)
         self._smtp: smtplib.SMTP | None = None
 
     def __enter__(self) -> SmtpSender:

@@ -112,7 +112,7 @@ SELECT p.period,
        l.name,
        l.budget,
        coalesce(s.spent, 0)::DECIMAL(18, 4)                           AS spent,
-       round(coalesce(s.spent, 0) / nullif(l.budget, 0), 4)           AS share,
+       round(coalesce(s.spent, 0) / nullif(l.budget, 0), 4)::DECIMAL(12, 4) AS share,
        coalesce(s.spent, 0) > l.budget                                AS over_budget,
        l.currency
 FROM periods AS p

@@ -206,7 +206,8 @@ def billing(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
             markdown_table(
                 con,
                 "SELECT user_jid, sum(messages_sent) AS sent, sum(messages_received) AS received, "
-                "sum(total_cost) AS total_cost FROM billing GROUP BY user_jid ORDER BY sent + received DESC, sent DESC LIMIT 10",
+                "sum(total_cost) AS total_cost FROM billing GROUP BY user_jid "
+                "ORDER BY sent + received DESC, sent DESC LIMIT 10",
             )
         )
     return dg.MaterializeResult(metadata={**meta, "rows_refreshed": rows})

@@ -176,3 +176,22 @@ def test_no_mail_block_is_a_configuration_error(tmp_path: Path, capsys: pytest.C
     config.write_text(text)
     code, _, err = run_cli(capsys, "--config", str(config))
     assert code == 2 and "no mail: block" in err and str(config) in err
+
+
+def test_department_mail_renders_in_chromium_without_scripts(
+    smtp_server: SmtpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eur_pipeline_tests.browser import open_page
+
+    config = write_setup(tmp_path, {"smtp_host": smtp_server.host, "smtp_port": smtp_server.port})
+    assert run_cli(capsys, "--config", str(config), "--period", "2026-11")[0] == 0
+    (eng,) = smtp_server.inbox.to("eng-head@example.com")
+    page_file = tmp_path / "mail.html"
+    page_file.write_text(html_of(eng), encoding="utf-8")
+    probe = """(() => ({text: document.body.innerText, scripts: document.scripts.length,
+      kpiBorder: getComputedStyle(document.querySelector('.kpi td')).borderTopStyle,
+      headBg: getComputedStyle(document.querySelector('.head')).backgroundColor}))()"""
+    page = open_page(page_file, probe, screenshot_name="mail-2026-11-department-engineering")
+    assert page.errors == [] and page.external_requests == [] and page.value["scripts"] == 0
+    assert page.value["kpiBorder"] == "solid" and page.value["headBg"] == "rgb(15, 23, 42)"  # inline styles apply
+    assert "Alice Archer" in page.value["text"] and "5.30" in page.value["text"]

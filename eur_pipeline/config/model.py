@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
+from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.errors import ConfigError
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)

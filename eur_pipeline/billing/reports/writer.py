@@ -94,7 +94,11 @@ def write_reports(
             continue
         key = slug(period)
         report = PeriodReport.under(out_dir, period)
-        if done.get(key) != digests[key] or not all(p.exists() for p in report.files):
+        if (
+            done.get(key) != digests[key]
+            or not all(p.exists() for p in report.files)
+            or (config.report_pdf and not report.pdf.exists())
+        ):
             rendered.append(period)
             links = PageLinks(
                 cost_centers_csv=report.cost_centers_csv.name,
@@ -109,7 +113,7 @@ def write_reports(
 
     pdfs: list[Path] = []
     if config.report_pdf:
-        pages = [r for r in written if r.period in rendered or not r.pdf.exists()] + scoped
+        pages = [r for r in written if r.period in rendered] + scoped
         pdfs = print_pdfs([(r.html, r.pdf) for r in pages])
     for period in rendered:
         done[slug(period)] = digests[slug(period)]

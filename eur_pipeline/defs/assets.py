@@ -236,6 +236,8 @@ def reports(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
         "index": dg.MetadataValue.url(written.index.resolve().as_uri()),
         "periods": len(written.periods),
         "periods_rendered": len(written.rendered),
+        "scoped_reports_rendered": len(written.scoped),
+        "pdfs_printed": len(written.pdfs),
     }
     if latest is not None:
         meta["latest_report"] = dg.MetadataValue.url(latest.html.resolve().as_uri())

@@ -205,6 +205,18 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _common(data: PeriodData) -> dict[str, Any]:
+    """What the page and the mail both show: the period's bounds and the four tables."""
+    return {
+        "next_month": add_months(data.period, 1),
+        "slug": slug(data.period),
+        "site_table": _rollup_table("Site", data.by_site, data.totals, data.currency),
+        "department_table": _rollup_table("Department", data.by_department, data.totals, data.currency),
+        "top_table": _top_table(data),
+        "cost_center_table": _cost_center_table(data),
+    }
+
+
 def render_html(data: PeriodData, links: PageLinks) -> str:
     """One period's report page."""
     conv = data.conversations
@@ -216,12 +228,7 @@ def render_html(data: PeriodData, links: PageLinks) -> str:
             d=data,
             links=links,
             previous_slug=slug(data.previous) if data.previous else None,
-            next_month=add_months(data.period, 1),
-            slug=slug(data.period),
-            site_table=_rollup_table("Site", data.by_site, data.totals, data.currency),
-            department_table=_rollup_table("Department", data.by_department, data.totals, data.currency),
-            top_table=_top_table(data),
-            cost_center_table=_cost_center_table(data),
+            **_common(data),
             multiparty_share=share,
             median_messages=f"{Decimal(str(conv.median_messages)):.0f}",
             median_minutes=f"{Decimal(str(conv.median_seconds)) / 60:.1f}",
@@ -241,12 +248,7 @@ def render_mail_html(data: PeriodData, subject: str, attachment: str | None, ale
             subject=subject,
             attachment=attachment,
             alerts=list(alerts),
-            next_month=add_months(data.period, 1),
-            slug=slug(data.period),
-            site_table=_rollup_table("Site", data.by_site, data.totals, data.currency),
-            department_table=_rollup_table("Department", data.by_department, data.totals, data.currency),
-            top_table=_top_table(data),
-            cost_center_table=_cost_center_table(data),
+            **_common(data),
         )
     )
     return css_inline.inline(page)

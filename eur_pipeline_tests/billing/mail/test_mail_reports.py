@@ -41,6 +41,18 @@ def ledger(tmp_path: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def tls_login(server: SmtpServer) -> dict[str, object]:
+    """STARTTLS against the throwaway CA, then login with the password from the environment."""
+    return {
+        "smtp_host": server.host,
+        "smtp_port": server.port,
+        "starttls": True,
+        "ca_file": str(server.ca_file),
+        "username": USER,
+        "password": "${EUR_SMTP_PASSWORD}",
+    }
+
+
 def test_each_recipient_gets_its_scope_once(
     smtp_server: SmtpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -123,15 +135,7 @@ def test_starttls_and_login(
     tls_smtp_server: SmtpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EUR_SMTP_PASSWORD", PASSWORD)
-    mail = {
-        "smtp_host": tls_smtp_server.host,
-        "smtp_port": tls_smtp_server.port,
-        "starttls": True,
-        "ca_file": str(tls_smtp_server.ca_file),
-        "username": USER,
-        "password": "${EUR_SMTP_PASSWORD}",
-    }
-    config = write_setup(tmp_path, mail)
+    config = write_setup(tmp_path, tls_login(tls_smtp_server))
     code, out, err = run_cli(capsys, "--config", str(config), "--period", "2026-11")
     assert (code, err) == (0, "")
     assert len(tls_smtp_server.inbox.received) == 4
@@ -142,15 +146,7 @@ def test_wrong_password_is_refused_in_one_line_without_the_password(
     tls_smtp_server: SmtpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EUR_SMTP_PASSWORD", "wrong-" + PASSWORD)
-    mail = {
-        "smtp_host": tls_smtp_server.host,
-        "smtp_port": tls_smtp_server.port,
-        "starttls": True,
-        "ca_file": str(tls_smtp_server.ca_file),
-        "username": USER,
-        "password": "${EUR_SMTP_PASSWORD}",
-    }
-    config = write_setup(tmp_path, mail)
+    config = write_setup(tmp_path, tls_login(tls_smtp_server))
     code, out, err = run_cli(capsys, "--config", str(config), "--period", "2026-11")
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert f"{tls_smtp_server.host}:{tls_smtp_server.port}" in err and "login" in err

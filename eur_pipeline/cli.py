@@ -1,5 +1,5 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate; search, export, hold, purge (compliance)
-(docs/design.md, "Command line"; docs/privacy.md)."""
+"""The ``eur-pipeline`` command: run, demo, sql, generate, mail-reports; search, export, hold, purge (compliance)
+(docs/design.md, "Command line"; docs/privacy.md; docs/mail.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 
 from eur_pipeline.errors import EurError
@@ -97,6 +98,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
     paths = generate(Path(args.out_dir), spec)
     total = sum(p.stat().st_size for p in paths)
     print(f"wrote {len(paths)} archive file(s), {total / 1e6:.1f} MB, to {args.out_dir}")
+    return 0
+
+
+def _period_arg(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a period YYYY-MM: {text!r}") from None
+
+
+def cmd_mail_reports(args: argparse.Namespace) -> int:
+    from eur_pipeline.billing.mail import MailDeliveryError, send_reports
+    from eur_pipeline.config.loader import find_config_path, load_config
+    from eur_pipeline.warehouse.migrations import open_warehouse
+
+    config = load_config(args.config)
+    if config.mail is None:
+        raise EurError(f"{find_config_path(args.config)}: no mail: block (smtp_host, sender, recipients)")
+    if not config.warehouse.exists():
+        raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
+    con = open_warehouse(config.warehouse, wait_seconds=args.wait)
+    try:
+        outcomes = send_reports(con, config, args.period, dry_run=args.dry_run, force=args.force)
+    except MailDeliveryError as exc:
+        print(f"eur-pipeline mail-reports: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    for outcome in outcomes:
+        print(outcome.line())
+    if not outcomes:
+        print("no recipients configured (mail.recipients)")
     return 0
 
 
@@ -224,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
     p.add_argument("query")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("mail-reports", help="mail each mail.recipients entry its scope's report for a period")
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--period", type=_period_arg, help="YYYY-MM (default: the previous month in `timezone`)")
+    p.add_argument("--dry-run", action="store_true", help="compose and list the mails; send and record nothing")
+    p.add_argument("--force", action="store_true", help="send again what was already sent for the period")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
+    p.set_defaults(func=cmd_mail_reports)
 
     p = sub.add_parser("generate", help="write realistic synthetic archive files")
     p.add_argument("out_dir")

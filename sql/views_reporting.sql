@@ -21,8 +21,18 @@ CREATE OR REPLACE MACRO eur_corporation(site) AS
 -- `conversations` is not summed: one conversation has several participants. conversations_started
 -- is additive (one initiator each).
 
--- One aggregation for all four roll-ups: a row per grouping set, tagged with its `dimension`.
-CREATE OR REPLACE VIEW billing_rollup AS
+-- billing_in_scope(kind, name): the billing rows of one report scope — 'all' (name ignored), or the
+-- 'department' / 'cost_center' / 'site' of that name as the report labels it ('(no department)' etc.).
+CREATE OR REPLACE MACRO billing_in_scope(scope_kind, scope_name) AS TABLE
+SELECT * FROM billing
+WHERE scope_kind = 'all'
+   OR (scope_kind = 'department' AND coalesce(department, '(no department)') = scope_name)
+   OR (scope_kind = 'cost_center' AND coalesce(cost_center, '(no cost center)') = scope_name)
+   OR (scope_kind = 'site' AND coalesce(site, '(no site)') = scope_name);
+
+-- One aggregation for all four roll-ups: a row per grouping set, tagged with its `dimension`;
+-- billing_rollup_of(kind, name) over one scope's rows, billing_rollup over all of them.
+CREATE OR REPLACE MACRO billing_rollup_of(scope_kind, scope_name) AS TABLE
 SELECT period,
        currency,
        CASE WHEN grouping(department) = 0 THEN 'department'
@@ -43,11 +53,13 @@ SELECT period,
        sum(markup)                                                    AS markup,
        sum(tax)                                                       AS tax,
        sum(total_cost)                                                AS total_cost
-FROM billing AS b
+FROM billing_in_scope(scope_kind, scope_name) AS b
 GROUP BY GROUPING SETS ((period, currency, corporation),
                         (period, currency, corporation, site),
                         (period, currency, department),
                         (period, currency, cost_center));
+
+CREATE OR REPLACE VIEW billing_rollup AS SELECT * FROM billing_rollup_of('all', NULL);
 
 CREATE OR REPLACE VIEW billing_by_corporation AS
 SELECT period, corporation, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
@@ -66,8 +78,9 @@ CREATE OR REPLACE VIEW billing_by_cost_center AS
 SELECT period, cost_center, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
 FROM billing_rollup WHERE dimension = 'cost_center';
 
--- Top talkers: per period, users ranked by messages sent + received (rank 1 = busiest).
-CREATE OR REPLACE VIEW top_talkers AS
+-- Top talkers: per period, users ranked by messages sent + received (rank 1 = busiest); top_talkers_of
+-- ranks within one report scope.
+CREATE OR REPLACE MACRO top_talkers_of(scope_kind, scope_name) AS TABLE
 SELECT period,
        rank() OVER (PARTITION BY period
                     ORDER BY messages_sent + messages_received DESC, messages_sent DESC) AS rank,
@@ -79,7 +92,32 @@ SELECT period,
        conversations_started,
        total_cost,
        currency
-FROM billing;
+FROM billing_in_scope(scope_kind, scope_name);
+
+CREATE OR REPLACE VIEW top_talkers AS SELECT * FROM top_talkers_of('all', NULL);
+
+-- Budgets (rates.yaml `budgets:`): per billed period × budget line, what the scope spent against it.
+-- share = spent / budget (NULL for a zero budget); over_budget once spent exceeds the budget.
+CREATE OR REPLACE VIEW budget_status AS
+WITH periods AS (SELECT DISTINCT period FROM billing),
+spent AS (
+    SELECT period, 'department' AS scope, department AS name, sum(total_cost) AS spent
+    FROM billing WHERE department IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT period, 'cost_center', cost_center, sum(total_cost)
+    FROM billing WHERE cost_center IS NOT NULL GROUP BY ALL
+)
+SELECT p.period,
+       l.scope,
+       l.name,
+       l.budget,
+       coalesce(s.spent, 0)::DECIMAL(18, 4)                           AS spent,
+       round(coalesce(s.spent, 0) / nullif(l.budget, 0), 4)::DECIMAL(12, 4) AS share,
+       coalesce(s.spent, 0) > l.budget                                AS over_budget,
+       l.currency
+FROM periods AS p
+CROSS JOIN budget_lines AS l
+LEFT JOIN spent AS s ON s.period = p.period AND s.scope = l.scope AND s.name = l.name;
 
 -- ---------------------------------------------------------------- usage (from messages, local time)
 

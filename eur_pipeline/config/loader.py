@@ -65,6 +65,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 
     defaults = {"warehouse": "./data/warehouse.duckdb", "landing_dir": "./data/landing"}
     out = {k: (resolve(v) if k in _PATH_KEYS else v) for k, v in {**defaults, **raw}.items()}
+    mail = out.get("mail")
+    if isinstance(mail, dict) and mail.get("ca_file"):
+        out["mail"] = {**mail, "ca_file": resolve(mail["ca_file"])}
     sources = out.get("sources")
     if isinstance(sources, list):
         out["sources"] = [

@@ -208,7 +208,8 @@ def billing(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
             markdown_table(
                 con,
                 "SELECT user_jid, sum(messages_sent) AS sent, sum(messages_received) AS received, "
-                "sum(total_cost) AS total_cost FROM billing GROUP BY user_jid ORDER BY sent DESC LIMIT 10",
+                "sum(total_cost) AS total_cost FROM billing GROUP BY user_jid "
+                "ORDER BY sent + received DESC, sent DESC LIMIT 10",
             )
         )
     return dg.MaterializeResult(metadata={**meta, "rows_refreshed": rows})
@@ -235,6 +236,8 @@ def reports(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
         "index": dg.MetadataValue.url(written.index.resolve().as_uri()),
         "periods": len(written.periods),
         "periods_rendered": len(written.rendered),
+        "scoped_reports_rendered": len(written.scoped),
+        "pdfs_printed": len(written.pdfs),
     }
     if latest is not None:
         meta["latest_report"] = dg.MetadataValue.url(latest.html.resolve().as_uri())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from eur_pipeline.billing.reports.pdf import find_chromium
 from eur_pipeline.demo.generate import GenerateSpec, generate, generated_users
 from eur_pipeline.demo.sample_billing import write_sample_billing_inputs
 from eur_pipeline.demo.sftp_server import EmbeddedSftpServer
@@ -28,6 +29,7 @@ def write_demo_config(work: Path, source: dict[str, object], users: list[str]) -
         "timezone": "Europe/Paris",
         "directory": f"./{directory.name}",
         "rates": f"./{rates.name}",
+        "report_pdf": find_chromium() is not None,  # a PDF of every report when a Chromium is installed
         "sources": [source],
     }
     path = work / "eur.yaml"
@@ -36,12 +38,14 @@ def write_demo_config(work: Path, source: dict[str, object], users: list[str]) -
 
 
 def top_users(warehouse: Path, limit: int = 5) -> list[tuple]:
+    """The busiest users over the whole demo, by messages sent + received (as the report and top_talkers)."""
     con = connect(warehouse, read_only=True, wait_seconds=30)
     try:
         return con.execute(
             """SELECT user_jid, coalesce(any_value(name), '(not in directory)'), sum(messages_sent),
                       sum(messages_received), sum(total_cost), any_value(currency)
-               FROM billing GROUP BY user_jid ORDER BY sum(messages_sent) DESC, user_jid LIMIT ?""",
+               FROM billing GROUP BY user_jid
+               ORDER BY sum(messages_sent + messages_received) DESC, sum(messages_sent) DESC, user_jid LIMIT ?""",
             [limit],
         ).fetchall()
     finally:

@@ -17,6 +17,7 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import find_config_path, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
+from eur_pipeline.defs.jobs import JOBS
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
@@ -25,8 +26,8 @@ PIPELINE_JOB = dg.define_asset_job(
     "eur_pipeline_job",
     # the daily full integrity sweep is the automation sensor's, not every run's
     selection=dg.AssetSelection.all() - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("billing"), FULL_SWEEP)),
-    description="Collect files (a partition range from a sensor, or every ready file when unpartitioned) and "
-    "refresh messages, conversations and billing in the same run (integrity checks scoped to the change).",
+    description="Collect every ready file (or a sensor's batch) and refresh messages, conversations, billing "
+    "and reports in the same run; integrity checks look at what changed.",
 )
 
 
@@ -45,7 +46,7 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=build_checks(config),
-        jobs=[PIPELINE_JOB],
+        jobs=[PIPELINE_JOB, *JOBS],
         schedules=build_schedules(config, PIPELINE_JOB),
         sensors=[
             *build_sensors(config, PIPELINE_JOB),

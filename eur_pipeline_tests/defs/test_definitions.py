@@ -26,7 +26,8 @@ def test_definitions_load_with_a_sensor_schedule_and_freshness_check_per_source(
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert {"freshness_drop", "billing_reconciles", "rejected_share", "conversations_schema"} <= checks
     job = defs.resolve_job_def(PIPELINE_JOB.name)
-    assert job.partitions_def is not None  # ingest is per-file partitioned
+    assert job.partitions_def is None  # "Materialize all" launches at once, with no partition to pick
+    assert defs.resolve_job_def("rerun_file").partitions_def is not None  # one file, re-run by its partition
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)

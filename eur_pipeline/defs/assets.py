@@ -21,6 +21,7 @@ from pydantic import Field
 from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.billing.reports import write_reports
 from eur_pipeline.defs.metadata import markdown_rows, markdown_table, table_metadata
+from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.pipeline.collect import FileResult, source_summary
 from eur_pipeline.pipeline.ingest import ingest as ingest_files
@@ -81,6 +82,11 @@ def collect_metadata(
             )
         files_done = outcome.files
         reports = outcome.reports
+        # every file seen becomes a partition of the rerun_file job, however it was collected
+        seen = {partition_key(f.source, f.name) for f in files_done}
+        seen = sorted(seen - set(context.instance.get_dynamic_partitions(ARCHIVE_PARTITIONS.name))) if seen else []
+        if seen:
+            context.instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, seen)
         ledger = table_metadata(con, "archive_files", LEDGER_PREVIEW)
         ledger.update(
             {

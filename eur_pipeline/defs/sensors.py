@@ -175,8 +175,10 @@ def build_source_sensor(source: SourceConfig, job: dg.UnresolvedAssetJobDefiniti
         except SourceError as exc:
             # one line in the tick history, not a stack trace every tick; says whether retrying helps
             if not exc.retryable:
-                return dg.SkipReason(f"{source.name}: cannot list the source, fix the configuration: {exc}")
-            return dg.SkipReason(f"{source.name}: listing failed, retrying next tick: {exc}")
+                message = f"{exc} (fix eur.yaml or the server; retrying does not help)"
+                context.log.warning(message)
+                return dg.SkipReason(message)
+            return dg.SkipReason(f"{exc} (retrying next tick)")
         plan = plan_tick(listing, cursor, source.min_age_seconds, time.time())
         if not plan.ready:
             return dg.SensorResult(

@@ -160,7 +160,7 @@ def test_listing_errors_skip_the_tick_with_one_line_saying_why(
         gone = _tick(sensor, instance, "")
         assert isinstance(gone, dg.SkipReason)
         message = gone.skip_message or ""
-        assert "fix the configuration" in message and "does not exist" in message and "\n" not in message
+        assert "fix eur.yaml" in message and "does not exist" in message and "\n" not in message
 
 
 def test_tick_on_10000_files_stays_far_inside_the_timeout(local_config: EurConfig, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Assets: table names of DESIGN.md. Each materialization is one call into the plain-Python core.
+"""Assets: the table names of docs/design.md. Each materialization is one call into the plain-Python core.
 
 Every asset is unpartitioned, so "Materialize all" in the UI (Lineage or job page) launches one run
 at once: ``ingest`` collects every ready file, the downstream assets refresh what it queued. A run

@@ -1,6 +1,6 @@
 """Collect one source: list → ready → download → ledger + records in one transaction → remote completion.
 
-The order is the reliability contract of DESIGN.md: a remote file is deleted or moved only after its
+The order is the reliability contract (docs/design.md): a remote file is deleted or moved only after its
 data is committed; a failed completion is retried by the next run, which recognises the file by its
 content (or by an unchanged name/size/mtime) and loads nothing twice.
 """

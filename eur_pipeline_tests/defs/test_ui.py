@@ -14,9 +14,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from eur_pipeline.generate import GenerateSpec, generate
 from playwright.sync_api import expect
 
-from eur_pipeline.generate import GenerateSpec, generate
 from eur_pipeline_tests.browser import browser_page, screenshot
 from eur_pipeline_tests.defs.ui_deployment import UiDeployment, start_deployment, wait_for
 
@@ -119,8 +119,9 @@ def test_per_file_status_and_quarantine_reason_on_the_asset_page(ui: UiDeploymen
 def test_one_file_re_run_from_its_partition(ui: UiDeployment, page: Any) -> None:
     _open(page, ui, "/assets/archive_files")
     page.get_by_text("launch the rerun_file job").first.wait_for()  # the asset page says how
-    page.get_by_text("Jobs", exact=True).first.click()
-    page.get_by_text("rerun_file", exact=True).first.click()
+    page.locator('a[href="/jobs"]').first.click()  # the navigation's "Jobs"
+    expect(page).to_have_url(re.compile(r"/jobs$"))
+    page.locator('a[href*="/jobs/rerun_file"]').first.click()
     page.get_by_text("Launchpad", exact=True).first.click()
     partition = page.get_by_placeholder("Partition")
     partition.click()

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from eur_pipeline.generate import GenerateSpec, generate
+from eur_pipeline.demo.generate import GenerateSpec, generate
 from playwright.sync_api import expect
 
 from eur_pipeline_tests.browser import browser_page, screenshot

@@ -158,7 +158,7 @@ def start_deployment(root: Path) -> Iterator[UiDeployment]:
                 return False
             return True
 
-        wait_for("the webserver", loaded, 120)
+        wait_for("the webserver", loaded, 300)
         os.environ["DAGSTER_HOME"] = str(home)
         with dg.DagsterInstance.get() as instance:
             deployment = UiDeployment(root, url, incoming, config, instance)
@@ -175,7 +175,7 @@ def start_deployment(root: Path) -> Iterator[UiDeployment]:
                         .get("__typename", "")
                     )
                 ),
-                120,
+                300,
                 every=1.0,
             )
             yield deployment

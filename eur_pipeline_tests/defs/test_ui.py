@@ -14,9 +14,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from eur_pipeline.demo.generate import GenerateSpec, generate
 from playwright.sync_api import expect
 
+from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline_tests.browser import browser_page, screenshot
 from eur_pipeline_tests.defs.ui_deployment import UiDeployment, start_deployment, wait_for
 
@@ -38,8 +38,9 @@ def page(ui: UiDeployment, request: pytest.FixtureRequest) -> Iterator[Any]:
             page.get_by_text("Join the Dagster community"), lambda: page.get_by_role("button", name="Skip").click()
         )
         yield page
-        # what the page showed when the test ended (the last state of a failure, to look at)
-        screenshot(page, f"ui-last-{request.node.name}", full_page=False)
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:  # what the page showed when the test failed
+            screenshot(page, f"ui-failed-{request.node.name}", full_page=False)
 
 
 def _open(page: Any, ui: UiDeployment, path: str) -> None:
@@ -127,6 +128,8 @@ def test_one_file_re_run_from_its_partition(ui: UiDeployment, page: Any) -> None
     partition.click()
     partition.fill("broken.xml")
     page.get_by_text("drop:broken.xml", exact=True).first.click()
+    page.get_by_text("Generating configuration").wait_for(state="hidden")
+    expect(page.get_by_role("button", name="Launch Run")).to_be_enabled()
     screenshot(page, "ui-b-rerun-launchpad", full_page=False)
     before = {r.run_id for r in ui.runs()}
     page.get_by_role("button", name="Launch Run").click()

@@ -43,9 +43,10 @@ lint: $(STAMP)
 # Development UI on a persistent SQLite home (./dagster_home, git-ignored) with the warehouse pool
 # limit; deploy/dagster.yaml (PostgreSQL) is for the production services below. `make ui` uses
 # ./eur.yaml (drop archives into ./data/incoming); `make ui-demo` browses the warehouse `make demo` built.
+UI_PORT ?= 3000
 define dagster_ui
 	@mkdir -p $(1) && printf 'concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n' > $(1)/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/$(1) EUR_CONFIG=$(2) $(BIN)/dagster dev
+	DAGSTER_HOME=$(CURDIR)/$(1) EUR_CONFIG=$(2) $(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
 endef
 
 ui: $(STAMP)

@@ -78,3 +78,19 @@ def test_definitions_read_only_the_config_they_are_given(tmp_path: Path) -> None
     opened = next(line for line in out.stdout.splitlines() if line.startswith("OPENED"))
     assert "chosen.yaml" in opened and str(cwd / "eur.yaml") not in opened and "'eur.yaml'" not in opened
     assert "no source sensors" not in out.stderr
+
+
+def test_every_description_the_ui_shows_is_plain_text(make_config: Callable[..., EurConfig], tmp_path: Path) -> None:
+    """Checks, assets, jobs, sensors and resources: no reST markup, no hard line breaks."""
+    make_config(source={"schedule": "15 * * * *", "freshness_hours": 6})
+    defs = build_definitions(str(tmp_path / "eur.yaml"))
+    graph = defs.resolve_asset_graph()
+    repo = defs.get_repository_def()
+    texts = {str(k): graph.get(k).description for k in graph.get_all_asset_keys()}
+    texts |= {f"check {k.name}": graph.get_check_spec(k).description for k in graph.asset_check_keys}
+    texts |= {f"job {j.name}": j.description for j in repo.get_all_jobs() if not j.name.startswith("__")}
+    texts |= {f"sensor {s.name}": s.description for s in repo.sensor_defs}
+    texts |= {f"resource {k}": type(r).__doc__ for k, r in (defs.resources or {}).items()}
+    for what, text in texts.items():
+        assert text, f"{what} has no description"
+        assert "``" not in text and ":func:" not in text and "\n" not in text.strip(), (what, text)

@@ -269,7 +269,7 @@ def test_a_dropped_archive_reaches_billing_through_the_daemon(deployment: Deploy
     assert _warehouse_count(deployment.warehouse, "SELECT sum(messages_sent) FROM billing") == 2
     assert not (deployment.incoming / "IMArchive_seed.xml").exists()  # moved after the commit
     sensor_runs = [r for r in runs if r.tags.get("dagster/sensor_name") == "ingest_drop"]
-    assert sensor_runs and sensor_runs[0].tags.get("dagster/asset_partition_range_start") == "drop:IMArchive_seed.xml"
+    assert sensor_runs and sensor_runs[0].run_config["ops"]["ingest"]["config"]["keys"] == ["drop:IMArchive_seed.xml"]
 
 
 LAUNCH = """

@@ -109,6 +109,7 @@ def collect_metadata(
         records = table_metadata(
             con,
             "message_records",
+            # never a body (the UI has no login and the event log keeps it): its length only
             "SELECT file_id, record_no, direction, sent_at, thread_id, sender, recipient, length(body) AS body_chars "
             "FROM message_records ORDER BY sent_at DESC LIMIT 5",
         )

@@ -22,7 +22,7 @@ from eur_pipeline_tests.defs.ui_deployment import UiDeployment, start_deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-ASSETS = ["archive_files", "message_records", "messages", "conversations", "billing", "reports"]
+ASSETS = ["archive_files", "message_records", "messages", "conversations", "billing", "reports", "search_index"]
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +141,23 @@ def test_one_file_re_run_from_its_partition(ui: UiDeployment, page: Any) -> None
     page.get_by_text(re.compile(r"broken\.xml: already collected \(file_id")).first.wait_for()
     screenshot(page, "ui-b-rerun-run", full_page=False)
     assert _count(ui, "SELECT count(*) FROM archive_files") == 8  # nothing loaded twice
+
+
+def test_purge_launches_from_the_ui_with_its_defaults(ui: UiDeployment, page: Any) -> None:
+    _open(page, ui, "/jobs")
+    page.locator('a[href*="/jobs/eur_purge_job"]').first.click()
+    page.get_by_text("Launchpad", exact=True).first.click()
+    page.get_by_text("No errors").first.wait_for()  # nothing to fill in: eur.yaml's retention applies
+    before = {r.run_id for r in ui.runs()}
+    page.get_by_role("button", name="Launch Run").click()
+    run = wait_for("the purge", lambda: next((r for r in ui.runs("eur_purge_job") if r.run_id not in before), None), 60)
+    finished = ui.wait_for_run(run.run_id)
+    assert finished.status.value == "SUCCESS", ui.run_logs(run.run_id)[-3000:]
+    _open(page, ui, f"/runs/{run.run_id}")
+    page.get_by_text("Success", exact=True).first.wait_for()
+    page.get_by_placeholder(re.compile(r"^Filter")).fill("purge:")
+    page.get_by_text(re.compile(r"^purge: ")).first.wait_for()
+    screenshot(page, "ui-c-purge-run", full_page=False)
 
 
 def test_a_sensor_whose_folder_is_missing_says_so_in_one_line(ui: UiDeployment, page: Any) -> None:

@@ -18,9 +18,10 @@ from playwright.sync_api import expect
 
 from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline_tests.browser import browser_page, screenshot
-from eur_pipeline_tests.defs.ui_deployment import UiDeployment, start_deployment, wait_for
+from eur_pipeline_tests.defs.processes import wait_for
+from eur_pipeline_tests.defs.ui_deployment import UiDeployment, start_deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test also waits for the services
 
 ASSETS = ["archive_files", "message_records", "messages", "conversations", "billing", "reports", "search_index"]
 

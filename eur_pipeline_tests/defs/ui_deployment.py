@@ -4,15 +4,8 @@ folder is missing), on a free loopback port. Every wait is bounded; processes ar
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,34 +13,7 @@ from typing import Any
 import dagster as dg
 import yaml
 
-BIN = Path(sys.executable).parent
-LOCATION = "eur_pipeline"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+from eur_pipeline_tests.defs.processes import LOCATION, dagster_services, graphql, wait_for
 
 
 @dataclass
@@ -59,12 +25,7 @@ class UiDeployment:
     instance: dg.DagsterInstance
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            data = json.loads(response.read())
-        assert "errors" not in data, data
-        return data["data"]
+        return graphql(f"{self.url}/graphql", query, variables)
 
     def runs(self, job: str | None = None) -> list[dg.DagsterRun]:
         runs = self.instance.get_runs(limit=50)
@@ -79,6 +40,13 @@ class UiDeployment:
 
     def run_logs(self, run_id: str) -> str:
         return "\n".join(e.user_message for e in self.instance.all_logs(run_id))
+
+    def sensors_loaded(self) -> bool:
+        data = self.graphql(
+            """query { sensorsOrError(repositorySelector: {repositoryName: "__repository__",
+                 repositoryLocationName: "eur_pipeline"}) { __typename } }"""
+        )
+        return data["sensorsOrError"]["__typename"] == "Sensors"
 
     def stop_sensor(self, name: str) -> None:
         """Stop a sensor (so a test decides when files are collected)."""
@@ -118,72 +86,16 @@ def start_deployment(root: Path) -> Iterator[UiDeployment]:
             sort_keys=False,
         )
     )
-    (root / "workspace.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "load_from": [
-                    {
-                        "python_module": {
-                            "module_name": "eur_pipeline.definitions",
-                            "location_name": LOCATION,
-                            "working_directory": str(root),
-                        }
-                    }
-                ]
-            }
-        )
-    )
     env = {**os.environ, "DAGSTER_HOME": str(home), "EUR_CONFIG": str(config)}
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
     saved_home = os.environ.get("DAGSTER_HOME")
     try:
-        for name, cmd in (
-            ("daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]),
-            ("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]),
-        ):
-            log = open(root / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
-            logs.append(log)
-            procs.append(
-                subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            )
-        url = f"http://127.0.0.1:{port}"
-
-        def loaded() -> bool:
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=5):
-                    pass
-            except OSError:
-                return False
-            return True
-
-        wait_for("the webserver", loaded, 300)
-        os.environ["DAGSTER_HOME"] = str(home)
-        with dg.DagsterInstance.get() as instance:
-            deployment = UiDeployment(root, url, incoming, config, instance)
-            wait_for(
-                "the code location",
-                lambda: (
-                    "Sensor"
-                    in json.dumps(
-                        deployment.graphql(
-                            """query { sensorsOrError(repositorySelector: {repositoryName: "__repository__",
-                           repositoryLocationName: "eur_pipeline"}) { __typename } }"""
-                        )
-                        .get("sensorsOrError", {})
-                        .get("__typename", "")
-                    )
-                ),
-                300,
-                every=1.0,
-            )
-            yield deployment
+        with dagster_services(root, env) as url:
+            os.environ["DAGSTER_HOME"] = str(home)
+            with dg.DagsterInstance.get() as instance:
+                deployment = UiDeployment(root, url, incoming, config, instance)
+                wait_for("the code location's sensors", deployment.sensors_loaded, 300)
+                yield deployment
     finally:
-        for proc in procs:
-            _stop(proc)
-        for log in logs:
-            log.close()
         if saved_home is None:
             os.environ.pop("DAGSTER_HOME", None)
         else:

@@ -237,6 +237,8 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
                 "DELETE FROM pending_threads WHERE stage = 'billing'"
                 + ("" if full else " AND thread_id IN (SELECT thread_id FROM _billing_pending)")
             )
+            if full:  # the inputs changed (or a full rebuild): the stored directory follows them
+                inputs.directory.store(con)
             _set_setting(con, "billing.fingerprint", fingerprint)
             _set_setting(con, "timezone", tz)
         finally:

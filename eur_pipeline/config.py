@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eur_pipeline.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
 
 
 class SourceConfig(BaseModel):

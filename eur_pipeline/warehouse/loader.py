@@ -77,8 +77,10 @@ def load_archive(
     ident: FileIdentity,
     parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
     on_batch: Callable[[int], None] | None = None,
+    on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
 ) -> LoadOutcome:
-    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row."""
+    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row.
+    ``on_commit`` (the unit's own bookkeeping) runs inside the same transaction either way."""
     result = ParseResult()
     try:
         with transaction(con):
@@ -91,6 +93,7 @@ def load_archive(
                 fault_point("mid_load")
                 if on_batch:
                     on_batch(loaded)
+            loaded -= drop_reexported(con, ident)
             rejects = result.reject_table()
             if rejects.num_rows:
                 con.register("_eur_rejects", rejects)
@@ -107,12 +110,34 @@ def load_archive(
                 [ident.file_id],
             )
             record_sighting(con, ident)
+            if on_commit:
+                on_commit(con, ident.file_id)
         return LoadOutcome(ident.file_id, "parsed", loaded, rejects.num_rows, None)
     except QuarantineError as exc:
         with transaction(con):
             _insert_ledger(con, ident, "quarantined", str(exc), 0, 0)
             record_sighting(con, ident)
+            if on_commit:
+                on_commit(con, ident.file_id)
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
+
+
+def drop_reexported(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> int:
+    """For formats whose records carry an upstream id (``extra.upstream_id``, e.g. a Mattermost post
+    that every edit or reaction exports again): remove this file's records of ids an earlier file
+    of the same format already loaded, so an upstream message counts once. Returns how many."""
+    from eur_pipeline.formats.registry import format_class
+
+    if not getattr(format_class(ident.format), "upstream_ids", False):
+        return 0
+    row = con.execute(
+        """DELETE FROM message_records WHERE file_id = $file AND extra->>'upstream_id' IN (
+               SELECT extra->>'upstream_id' FROM message_records
+               WHERE file_id IN (SELECT file_id FROM archive_files WHERE format = $format AND file_id <> $file)
+                 AND extra->>'upstream_id' IS NOT NULL)""",
+        {"file": ident.file_id, "format": ident.format},
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _insert_ledger(

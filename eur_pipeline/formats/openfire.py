@@ -22,6 +22,7 @@ MEMBERS = {
     "ofMessageArchive": {"messageid": I64, "conversationid": I64, "sentdate": I64},
     "ofConversation": {"conversationid": I64, "isexternal": I64, "startdate": I64, "lastactivity": I64},
     "ofConParticipant": {"conversationid": I64, "joineddate": I64, "leftdate": I64},
+    "pmContext": {"messageid": I64, "conversationid": I64, "sentdate": I64},
 }
 _EMPTY_PARTICIPANTS = pa.table(
     {
@@ -46,5 +47,7 @@ class OpenfireFormat:
             raise QuarantineError("openfire batch lacks ofMessageArchive.csv or ofConversation.csv")
         if tables["ofConParticipant"] is None:  # metadata archiving off: nobody is known present
             tables["ofConParticipant"] = _EMPTY_PARTICIPANTS
+        if tables["pmContext"] is None:
+            tables["pmContext"] = tables["ofMessageArchive"].slice(0, 0)
         mapped = run_mapping(tables, read_sql("formats/openfire_records.sql"), {})
         yield from emit(mapped, result, batch_size)

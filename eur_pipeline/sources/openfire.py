@@ -37,6 +37,7 @@ class OpenfireSource(DatabaseSource):
         self.has_participants = "ofconparticipant" in {t.lower() for t in self._tables(con)}
         # isPMforJID came with monitoring schema 8; older archives have no private-message marker
         self.select = ", ".join(c if c.lower() in present else f"NULL AS {c}" for c in MESSAGE_COLUMNS)
+        self.has_pm = "ispmforjid" in present
 
     def _tables(self, con: Any) -> list[str]:
         with con.cursor() as cur:
@@ -56,7 +57,17 @@ class OpenfireSource(DatabaseSource):
             f"WHERE conversationID IN ({conversations_of_batch}) ORDER BY conversationID",
             params,
         )
+        # room PMs at the instants of this batch's rows, wherever their batch: the personal-archive
+        # copy of a PM (PMinPersonalArchive) is dropped against them even when the two straddle batches
+        pm_context = self.copy_csv(
+            cur,
+            f"SELECT {self.select} FROM ofMessageArchive WHERE isPMforJID IS NOT NULL AND sentDate IN "
+            f"(SELECT sentDate FROM ofMessageArchive WHERE {where}) ORDER BY messageID",
+            params,
+        ) if self.has_pm else None
         members = [("ofMessageArchive.csv", messages), ("ofConversation.csv", conversations)]
+        if pm_context is not None:
+            members.append(("pmContext.csv", pm_context))
         if self.has_participants:
             participants = self.copy_csv(
                 cur,

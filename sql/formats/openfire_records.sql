@@ -29,6 +29,8 @@ present AS (
 ),
 room_pm AS (
     SELECT sender, pm_for, sentdate, body FROM msg WHERE room IS NOT NULL AND pm_for IS NOT NULL
+    UNION ALL
+    SELECT lower(trim(split_part(fromjid, '/', 1))), lower(trim(ispmforjid)), sentdate, body FROM pmContext
 ),
 delivery AS (
     -- 1:1 chats, minus personal-archive copies of room PMs

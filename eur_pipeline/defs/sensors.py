@@ -218,7 +218,12 @@ def build_schedule(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition, t
 
 
 def build_sensors(config: EurConfig | None, job: dg.UnresolvedAssetJobDefinition) -> list[dg.SensorDefinition]:
-    return [build_source_sensor(source, job) for source in (config.sources if config else [])]
+    from eur_pipeline.defs.database_sensors import build_database_sensor, is_database_source
+
+    return [
+        build_database_sensor(source, job) if is_database_source(source) else build_source_sensor(source, job)
+        for source in (config.sources if config else [])
+    ]
 
 
 def build_schedules(config: EurConfig | None, job: dg.UnresolvedAssetJobDefinition) -> list[dg.ScheduleDefinition]:

@@ -1,4 +1,4 @@
-"""Reading the canonical file a database source writes for one batch (a zip of COPY CSV members
+"""Reading the canonical file a database source writes for one batch (a zip of Arrow IPC members
 and ``unit.json``), and turning a mapping query's result into record batches.
 
 The database formats map rows to records in SQL on a private in-memory DuckDB (vectorized: a
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
-from eur_pipeline.sources.database import UNIT_MEMBER, read_csv
+from eur_pipeline.sources.database import UNIT_MEMBER
 
 MAX_MEMBER_BYTES = 4 << 30
 
@@ -39,16 +39,20 @@ def read_unit(path: Path, kind: str, members: dict[str, dict[str, pa.DataType]])
                 raise QuarantineError(f"not a {kind} batch (unit kind {unit.get('kind')!r})")
             tables: dict[str, pa.Table] = {}
             for name, types in members.items():
-                member = f"{name}.csv"
+                member = f"{name}.arrow"
                 if member not in names:
                     tables[name] = None  # type: ignore[assignment]
                     continue
                 if archive.getinfo(member).file_size > MAX_MEMBER_BYTES:
                     raise QuarantineError(f"{member} is larger than {MAX_MEMBER_BYTES:,} bytes")
-                tables[name] = read_csv(archive.read(member), types)
+                table = pa.ipc.open_file(pa.py_buffer(archive.read(member))).read_all()
+                for column, expected in types.items():
+                    if column in table.column_names and table.schema.field(column).type != expected:
+                        raise QuarantineError(f"{member}: column {column} is {table.schema.field(column).type}, expected {expected}")
+                tables[name] = table
     except zipfile.BadZipFile as exc:
         raise QuarantineError(f"not a readable {kind} batch (zip): {exc}") from None
-    except (pa.ArrowInvalid, UnicodeDecodeError, json.JSONDecodeError, KeyError) as exc:
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError) as exc:
         raise QuarantineError(f"unreadable {kind} batch: {str(exc).splitlines()[0]}") from None
     return unit, tables
 

@@ -29,7 +29,7 @@ class EjabberdFormat:
         unit, tables = read_unit(path, "ejabberd", MEMBERS)
         host = unit.get("host")
         if tables["archive"] is None or not isinstance(host, str) or not host:
-            raise QuarantineError("ejabberd batch lacks archive.csv or the owners' host")
+            raise QuarantineError("ejabberd batch lacks its archive member or the owners' host")
         if tables["context"] is None:
             tables["context"] = tables["archive"].slice(0, 0)
         mapped = run_mapping(

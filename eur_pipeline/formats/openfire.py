@@ -44,7 +44,7 @@ class OpenfireFormat:
         if tables["ofMessageArchive"] is None or tables["ofConversation"] is None:
             from eur_pipeline.errors import QuarantineError
 
-            raise QuarantineError("openfire batch lacks ofMessageArchive.csv or ofConversation.csv")
+            raise QuarantineError("openfire batch lacks its ofMessageArchive or ofConversation member")
         if tables["ofConParticipant"] is None:  # metadata archiving off: nobody is known present
             tables["ofConParticipant"] = _EMPTY_PARTICIPANTS
         if tables["pmContext"] is None:

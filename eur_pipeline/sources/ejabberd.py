@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pydantic import Field
 
 from eur_pipeline.sources.database import DatabaseOptions, DatabaseSource
@@ -31,6 +34,7 @@ class EjabberdSource(DatabaseSource):
     Options = EjabberdOptions
     table: ClassVar[str] = "archive"
     id_column: ClassVar[str] = "id"
+    int_columns: ClassVar[frozenset[str]] = frozenset({"id", "timestamp"})
 
     def inspect(self, con: Any) -> None:
         present = self.columns_of(con, self.table)
@@ -40,13 +44,17 @@ class EjabberdSource(DatabaseSource):
     def unit_facts(self) -> dict[str, Any]:
         return {"host": self.options.host.lower()}  # type: ignore[attr-defined]
 
-    def batch_members(self, cur: Any, where: str, params: tuple[Any, ...]) -> list[tuple[str, bytes]]:
-        rows = self.copy_csv(cur, f"SELECT {self.select} FROM archive WHERE {where} ORDER BY id", params)
-        context = self.copy_csv(
+    def batch_members(self, cur: Any, where: str, params: tuple[Any, ...]) -> list[tuple[str, pa.Table | bytes]]:
+        # `id` has no index upstream (a BIGSERIAL without a key): one pass for the batch; the context
+        # is found through the batch's first id and instant (i_timestamp).
+        rows = self.copy_table(cur, f"SELECT {self.select} FROM archive WHERE {where} ORDER BY id", params)
+        keys = rows
+        if keys.num_rows == 0:
+            return [("archive", rows)]
+        first_id, first_ts = pc.min(keys.column("id")).as_py(), pc.min(keys.column("timestamp")).as_py()
+        context = self.copy_table(
             cur,
-            f"SELECT {self.select} FROM archive WHERE id < (SELECT min(id) FROM archive WHERE {where}) "
-            f"AND timestamp >= (SELECT min(timestamp) FROM archive WHERE {where}) - {CONTEXT_MICROS} "
-            "ORDER BY id",
-            params * 2,
+            f"SELECT {self.select} FROM archive WHERE timestamp >= %s AND id < %s ORDER BY id",
+            (first_ts - CONTEXT_MICROS, first_id),
         )
-        return [("archive.csv", rows), ("context.csv", context)]
+        return [("archive", rows), ("context", context)]

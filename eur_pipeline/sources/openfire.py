@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from eur_pipeline.sources.database import DatabaseSource
 
 MESSAGE_COLUMNS = (
@@ -30,6 +33,7 @@ class OpenfireSource(DatabaseSource):
     default_format: ClassVar[str] = "openfire"
     table: ClassVar[str] = "ofMessageArchive"
     id_column: ClassVar[str] = "messageID"
+    int_columns: ClassVar[frozenset[str]] = frozenset({"messageid", "conversationid", "sentdate", "isexternal", "startdate", "lastactivity", "joineddate", "leftdate"})
 
     def inspect(self, con: Any) -> None:
         present = self.columns_of(con, self.table)
@@ -46,35 +50,38 @@ class OpenfireSource(DatabaseSource):
         con.rollback()
         return names
 
-    def batch_members(self, cur: Any, where: str, params: tuple[Any, ...]) -> list[tuple[str, bytes]]:
-        messages = self.copy_csv(
+    def batch_members(self, cur: Any, where: str, params: tuple[Any, ...]) -> list[tuple[str, pa.Table | bytes]]:
+        # One pass over ofMessageArchive (no index on messageID upstream: each pass is a scan); the
+        # other members are found by the batch's own conversation ids and instants (indexed).
+        messages = self.copy_table(
             cur, f"SELECT {self.select} FROM ofMessageArchive WHERE {where} ORDER BY messageID", params
         )
-        conversations_of_batch = f"SELECT DISTINCT conversationID FROM ofMessageArchive WHERE {where}"
-        conversations = self.copy_csv(
+        keys = messages
+        conversation_ids = pc.unique(keys.column("conversationid")).to_pylist()
+        conversations = self.copy_table(
             cur,
             "SELECT conversationID, room, isExternal, startDate, lastActivity FROM ofConversation "
-            f"WHERE conversationID IN ({conversations_of_batch}) ORDER BY conversationID",
-            params,
+            "WHERE conversationID = ANY(%s) ORDER BY conversationID",
+            (conversation_ids,),
         )
-        # room PMs at the instants of this batch's rows, wherever their batch: the personal-archive
-        # copy of a PM (PMinPersonalArchive) is dropped against them even when the two straddle batches
-        pm_context = self.copy_csv(
-            cur,
-            f"SELECT {self.select} FROM ofMessageArchive WHERE isPMforJID IS NOT NULL AND sentDate IN "
-            f"(SELECT sentDate FROM ofMessageArchive WHERE {where}) ORDER BY messageID",
-            params,
-        ) if self.has_pm else None
-        members = [("ofMessageArchive.csv", messages), ("ofConversation.csv", conversations)]
-        if pm_context is not None:
-            members.append(("pmContext.csv", pm_context))
+        members = [("ofMessageArchive", messages), ("ofConversation", conversations)]
         if self.has_participants:
-            participants = self.copy_csv(
+            participants = self.copy_table(
                 cur,
                 "SELECT conversationID, joinedDate, leftDate, bareJID, jidResource, nickname FROM ofConParticipant "
-                f"WHERE conversationID IN ({conversations_of_batch}) "
-                "ORDER BY conversationID, joinedDate, bareJID, jidResource, leftDate",
-                params,
+                "WHERE conversationID = ANY(%s) ORDER BY conversationID, joinedDate, bareJID, jidResource, leftDate",
+                (conversation_ids,),
             )
-            members.append(("ofConParticipant.csv", participants))
+            members.append(("ofConParticipant", participants))
+        if self.has_pm:
+            # room PMs at the instants of this batch's rows, wherever their batch: the personal-archive
+            # copy of a PM (PMinPersonalArchive) is dropped against them even when the two straddle batches
+            instants = pc.unique(keys.column("sentdate")).to_pylist()
+            pm_context = self.copy_table(
+                cur,
+                f"SELECT {self.select} FROM ofMessageArchive WHERE isPMforJID IS NOT NULL AND sentDate = ANY(%s) "
+                "ORDER BY messageID",
+                (instants,),
+            )
+            members.append(("pmContext", pm_context))
         return members

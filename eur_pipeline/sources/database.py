@@ -19,6 +19,7 @@ session is read-only (``default_transaction_read_only``) and ``complete`` does n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -26,6 +27,7 @@ import logging
 import os
 import re
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -128,6 +130,11 @@ class DatabaseSource:
         self._specs: dict[str, BatchSpec] = {}
         self._watermark: int | None = None
         self._held: set[int] = set()
+        # the next batch is read on a second connection while the current one is parsed and loaded
+        # (PostgreSQL's COPY and DuckDB's work overlap); nothing of it is committed before its turn
+        self._prefetch_con: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: dict[str, Future[tuple[bytes, pa.Array]]] = {}
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -141,6 +148,15 @@ class DatabaseSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            for future in self._ahead.values():
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool, self._ahead = None, {}
+        if self._prefetch_con is not None:
+            with contextlib.suppress(Exception):
+                self._prefetch_con.close()
+            self._prefetch_con = None
         if self._con is not None:
             try:
                 self._con.close()
@@ -208,9 +224,9 @@ class DatabaseSource:
     # -- fetching -------------------------------------------------------------------------------
 
     def fetch(self, remote: RemoteFile, dest: Path) -> FetchedFile:
-        spec = self._specs[remote.name]
-        members, ids = self.read_batch(spec)
-        data = canonical_zip(members)
+        ahead = self._ahead.pop(remote.name, None)
+        data, ids = ahead.result() if ahead is not None else self._materialize(self._specs[remote.name], self._con)
+        self._read_ahead(remote.name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.part")
         try:
@@ -233,10 +249,26 @@ class DatabaseSource:
             on_commit=record_rows(self.config.name, ids),
         )
 
-    def read_batch(self, spec: BatchSpec) -> tuple[list[tuple[str, pa.Table | bytes]], pa.Array]:
-        """The batch's members (name, CSV bytes) in one snapshot, and the ids it holds."""
+    def _materialize(self, spec: BatchSpec, con: Any) -> tuple[bytes, pa.Array]:
+        members, ids = self.read_batch(spec, con)
+        return canonical_zip(members), ids
+
+    def _read_ahead(self, current: str) -> None:
+        names = list(self._specs)
+        following = names.index(current) + 1 if current in self._specs else len(names)
+        if following >= len(names) or names[following] in self._ahead:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.config.name}-prefetch")
+        if self._prefetch_con is None:
+            self._prefetch_con = connect_readonly(self.options, self.config.name)
+        spec = self._specs[names[following]]
+        self._ahead[names[following]] = self._pool.submit(self._materialize, spec, self._prefetch_con)
+
+    def read_batch(self, spec: BatchSpec, con: Any = None) -> tuple[list[tuple[str, pa.Table | bytes]], pa.Array]:
+        """The batch's members (name, table) in one snapshot, and the ids it holds."""
         where, params = self.batch_condition(spec)
-        with self._execute() as cur:
+        with self._execute(con) as cur:
             members = self.batch_members(cur, where, params)
         ids = members[0][1].column(self.id_column.lower())  # type: ignore[union-attr]
         unit = {"kind": self.kind, "table": self.table, "first": spec.first, "last": spec.last, **self.unit_facts()}
@@ -278,10 +310,11 @@ class DatabaseSource:
             row = cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    def _execute(self) -> _Snapshot:
-        if self._con is None:
+    def _execute(self, con: Any = None) -> _Snapshot:
+        con = con if con is not None else self._con
+        if con is None:
             raise RuntimeError("database source used outside its 'with' block")
-        return _Snapshot(self._con, self.config.name, self.options.dsn)
+        return _Snapshot(con, self.config.name, self.options.dsn)
 
 
 class _Snapshot:

@@ -11,7 +11,7 @@
 WITH conv AS (
     SELECT conversationid, nullif(trim(room), '') AS room FROM ofConversation
 ),
-msg AS (
+msg AS MATERIALIZED (
     SELECT m.messageid, m.conversationid,
            lower(trim(split_part(m.fromjid, '/', 1))) AS sender, m.fromjidresource AS sender_resource,
            lower(trim(split_part(m.tojid, '/', 1))) AS to_bare, m.tojidresource,
@@ -19,7 +19,7 @@ msg AS (
            c.conversationid IS NULL AS unknown_conversation, lower(c.room) AS room
     FROM ofMessageArchive m LEFT JOIN conv c USING (conversationid)
 ),
-present AS (
+present AS MATERIALIZED (
     SELECT m.messageid, lower(trim(p.barejid)) AS recipient, min(nullif(p.jidresource, ' ')) AS recipient_resource
     FROM msg m JOIN ofConParticipant p
       ON p.conversationid = m.conversationid AND p.joineddate <= m.sentdate
@@ -62,11 +62,12 @@ SELECT row_number() OVER (ORDER BY messageid, recipient) AS record_no,
        sender, nullif(sender_resource, '') AS sender_resource,
        recipient, nullif(recipient_resource, '') AS recipient_resource,
        body,
-       CASE WHEN room IS NULL THEN json_object('messageID', messageid)
-            ELSE json_object('messageID', messageid, 'room', room, 'nickname', tojidresource) END::VARCHAR AS extra,
+       CASE WHEN room IS NULL THEN '{"messageID":' || messageid || '}'
+            ELSE '{"messageID":' || messageid || ',"room":' || to_json(room) || ',"nickname":' || coalesce(to_json(tojidresource)::VARCHAR, 'null') || '}'
+       END AS extra,
        CASE WHEN reason IS NOT NULL THEN reason
             WHEN coalesce(sender, '') = '' THEN 'missing fromJID'
             WHEN coalesce(recipient, '') = '' THEN 'missing toJID' END AS reason,
-       json_object('messageID', messageid, 'conversationID', conversationid)::VARCHAR AS raw
+       '{"messageID":' || messageid || ',"conversationID":' || conversationid || '}' AS raw
 FROM delivery
 ORDER BY record_no;

@@ -114,7 +114,13 @@ def pipeline(dbname: str, work: Path) -> dict[str, float]:
         downstream = time.perf_counter() - started
     finally:
         con.close()
-    return {"collect": collect, "rows": loaded, "records": records, "downstream": downstream, "batches": len(report.files)}
+    return {
+        "collect": collect,
+        "rows": loaded,
+        "records": records,
+        "downstream": downstream,
+        "batches": len(report.files),
+    }
 
 
 def main() -> None:
@@ -129,7 +135,9 @@ def main() -> None:
             cur.execute(DDL.read_text(encoding="utf-8"))
             started = time.perf_counter()
             cur.execute(FILL, {"rows": ROWS, "conversations": (ROWS + 19) // 20})
-            print(f"database source bench: {ROWS:,} ofMessageArchive rows written in {time.perf_counter() - started:.1f}s")
+            print(
+                f"database source bench: {ROWS:,} ofMessageArchive rows written in {time.perf_counter() - started:.1f}s"
+            )
         db.close()
         base_s, base_rows = baseline(name)
         result = pipeline(name, work)
@@ -137,7 +145,8 @@ def main() -> None:
         rate = result["rows"] / result["collect"]
         print(f"  baseline  raw COPY of the same rows: {base_rows:,} rows in {base_s:.2f}s = {base_rate:,.0f} rows/s")
         print(
-            f"  pipeline  collect (openfire source → warehouse): {result['rows']:,} rows → {result['records']:,} records "
+            f"  pipeline  collect (openfire source → warehouse): {result['rows']:,} rows → "
+            f"{result['records']:,} records "
             f"in {result['batches']} batches, {result['collect']:.2f}s = {rate:,.0f} rows/s "
             f"({rate / base_rate:.2f}x the raw COPY; target >= {TARGET_ROWS_PER_SECOND:,} rows/s: "
             f"{'met' if rate >= TARGET_ROWS_PER_SECOND else 'NOT met'})"

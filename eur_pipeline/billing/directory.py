@@ -101,7 +101,10 @@ class Directory:
         """(alias, handle) for every alias: the JIDs billing folds into their handle's user."""
         pairs = [(a, e.handle) for e in self.entries for a in e.aliases]
         return pa.table(
-            {"alias": pa.array([a for a, _ in pairs], pa.string()), "handle": pa.array([h for _, h in pairs], pa.string())}
+            {
+                "alias": pa.array([a for a, _ in pairs], pa.string()),
+                "handle": pa.array([h for _, h in pairs], pa.string()),
+            }
         )
 
 

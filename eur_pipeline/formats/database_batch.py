@@ -48,7 +48,9 @@ def read_unit(path: Path, kind: str, members: dict[str, dict[str, pa.DataType]])
                 table = pa.ipc.open_file(pa.py_buffer(archive.read(member))).read_all()
                 for column, expected in types.items():
                     if column in table.column_names and table.schema.field(column).type != expected:
-                        raise QuarantineError(f"{member}: column {column} is {table.schema.field(column).type}, expected {expected}")
+                        raise QuarantineError(
+                            f"{member}: column {column} is {table.schema.field(column).type}, expected {expected}"
+                        )
                 tables[name] = table
     except zipfile.BadZipFile as exc:
         raise QuarantineError(f"not a readable {kind} batch (zip): {exc}") from None

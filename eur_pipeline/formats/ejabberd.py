@@ -33,6 +33,9 @@ class EjabberdFormat:
         if tables["context"] is None:
             tables["context"] = tables["archive"].slice(0, 0)
         mapped = run_mapping(
-            tables, read_sql("formats/ejabberd_records.sql"), {"host": host}, setup=read_sql("formats/xml_text_macros.sql")
+            tables,
+            read_sql("formats/ejabberd_records.sql"),
+            {"host": host},
+            setup=read_sql("formats/xml_text_macros.sql"),
         )
         yield from emit(mapped, result, batch_size)

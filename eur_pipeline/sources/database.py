@@ -352,7 +352,8 @@ def connect_readonly(options: DatabaseOptions, source: str) -> Any:
             options.dsn,
             connect_timeout=options.connect_timeout,
             application_name="eur-pipeline",
-            options=f"-c default_transaction_read_only=on -c statement_timeout={options.statement_timeout_seconds * 1000}",
+            options="-c default_transaction_read_only=on "
+            f"-c statement_timeout={options.statement_timeout_seconds * 1000}",
         )
     except psycopg2.OperationalError as exc:
         message = redact(str(exc), options.dsn)

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from pydantic import Field
 
 from eur_pipeline.sources.database import DatabaseOptions, DatabaseSource

@@ -33,7 +33,9 @@ class OpenfireSource(DatabaseSource):
     default_format: ClassVar[str] = "openfire"
     table: ClassVar[str] = "ofMessageArchive"
     id_column: ClassVar[str] = "messageID"
-    int_columns: ClassVar[frozenset[str]] = frozenset({"messageid", "conversationid", "sentdate", "isexternal", "startdate", "lastactivity", "joineddate", "leftdate"})
+    int_columns: ClassVar[frozenset[str]] = frozenset(
+        {"messageid", "conversationid", "sentdate", "isexternal", "startdate", "lastactivity", "joineddate", "leftdate"}
+    )
 
     def inspect(self, con: Any) -> None:
         present = self.columns_of(con, self.table)
@@ -45,7 +47,9 @@ class OpenfireSource(DatabaseSource):
 
     def _tables(self, con: Any) -> list[str]:
         with con.cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ANY(current_schemas(false))")
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ANY(current_schemas(false))"
+            )
             names = [r[0] for r in cur.fetchall()]
         con.rollback()
         return names

@@ -52,8 +52,9 @@ def backoff_seconds(failures: int) -> float:
 def poll(cursor: PollCursor, probe: Callable[[], int | None], now: float) -> PollDecision:
     """One tick: ``probe`` returns the source's newest id (or raises SourceError)."""
     if now < cursor.retry_at:
-        return PollDecision(False, cursor, f"database down ({cursor.failures} failed polls); next try in "
-                            f"{cursor.retry_at - now:.0f}s")
+        return PollDecision(
+            False, cursor, f"database down ({cursor.failures} failed polls); next try in {cursor.retry_at - now:.0f}s"
+        )
     try:
         newest = probe()
     except SourceError as exc:

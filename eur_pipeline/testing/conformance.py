@@ -41,7 +41,9 @@ TABLES = ("archive_files", "message_records", "rejected_records", "messages", "c
 def parse_all(format_name: str, path: Path) -> tuple[pa.Table, list[dict[str, Any]]]:
     result = ParseResult()
     batches = list(get_format(format_name).parse(path, result, batch_size=1000))
-    table = pa.Table.from_batches(batches, schema=MESSAGE_RECORD_SCHEMA) if batches else MESSAGE_RECORD_SCHEMA.empty_table()
+    table = (
+        pa.Table.from_batches(batches, schema=MESSAGE_RECORD_SCHEMA) if batches else MESSAGE_RECORD_SCHEMA.empty_table()
+    )
     return table, result.rejects
 
 

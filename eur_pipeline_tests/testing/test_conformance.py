@@ -66,7 +66,10 @@ def openfire_batch(path: Path) -> Path:
 
 
 def ejabberd_batch(path: Path) -> Path:
-    xml = "<message from='alice@chat.example.com/l' to='bob@chat.example.com' type='chat' id='a1'><body>hi</body></message>"
+    xml = (
+        "<message from='alice@chat.example.com/l' to='bob@chat.example.com' type='chat' id='a1'>"
+        "<body>hi</body></message>"
+    )
     archive = pa.table(
         {
             "id": pa.array([1, 2], I64),

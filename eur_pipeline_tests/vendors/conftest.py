@@ -109,7 +109,9 @@ def ejabberd_db(_ejabberd_session: UpstreamDb, monkeypatch: pytest.MonkeyPatch) 
 RATES = {
     "currency": "USD",
     "default_plan": "standard",
-    "plans": {"standard": {"per_message_sent": 0.01, "per_conversation_started": 0.05, "monthly_fee_per_active_user": 0}},
+    "plans": {
+        "standard": {"per_message_sent": 0.01, "per_conversation_started": 0.05, "monthly_fee_per_active_user": 0}
+    },
 }
 
 

@@ -23,7 +23,9 @@ def conversation(db: UpstreamDb, cid: int, room: str | None, start: int) -> None
     )
 
 
-def participant(db: UpstreamDb, cid: int, jid: str, joined: int, left: int | None = None, nick: str | None = None) -> None:
+def participant(
+    db: UpstreamDb, cid: int, jid: str, joined: int, left: int | None = None, nick: str | None = None
+) -> None:
     bare, _, resource = jid.partition("/")
     db.execute(
         "INSERT INTO ofConParticipant (conversationID, joinedDate, leftDate, bareJID, jidResource, nickname) "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from eur_pipeline.defs.database_sensors import build_database_sensor
 from eur_pipeline.definitions import PIPELINE_JOB
+from eur_pipeline.defs.database_sensors import build_database_sensor
 from eur_pipeline.errors import TransientSourceError
 from eur_pipeline.sources.polling import PollCursor, backoff_seconds, poll
 from eur_pipeline_tests.vendors import openfire_rows as of
@@ -40,3 +40,14 @@ def test_a_database_that_is_down_is_polled_with_exponential_backoff() -> None:
     assert second.cursor.failures == 2 and backoff_seconds(2) == 2 * backoff_seconds(1)
     back = poll(second.cursor, lambda: 9, now=second.cursor.retry_at)
     assert back.request and back.cursor == PollCursor(requested_id=9)
+
+
+def test_database_source_options_are_validated_at_start(vendor_config) -> None:
+    from eur_pipeline.errors import ConfigError
+
+    wrong = vendor_config([{"name": "of", "kind": "openfire", "dsn": "mysql://u@h/openfire"}])
+    with pytest.raises(ConfigError, match=r"sources\[0\] \(of\): dsn: Value error, only PostgreSQL is supported"):
+        load(wrong)
+    no_host = vendor_config([{"name": "ej", "kind": "ejabberd", "dsn": "postgresql://u@h/ejabberd"}])
+    with pytest.raises(ConfigError, match=r"sources\[0\] \(ej\): host: Field required"):
+        load(no_host)

@@ -30,7 +30,14 @@ ROOM_THREAD = f"ejabberd-room:{ej.ROOM}:2026-03-02"
 
 
 def source(db, **extra) -> dict:
-    return {"name": "ejabberd-us", "kind": "ejabberd", "dsn": db.dsn, "host": ej.HOST, "site": "Corporation 3/ejabberd", **extra}
+    return {
+        "name": "ejabberd-us",
+        "kind": "ejabberd",
+        "dsn": db.dsn,
+        "host": ej.HOST,
+        "site": "Corporation 3/ejabberd",
+        **extra,
+    }
 
 
 EXPECTED_CONVERSATIONS = {
@@ -84,7 +91,9 @@ def test_next_run_reads_only_new_rows_and_continues_the_thread(ejabberd_db, vend
     core_run(config)
     (nothing,) = core_run(config)
     assert nothing.files == []
-    ej.chat_both_copies(ejabberd_db, f"bob@{ej.HOST}/phone", ALICE, ej.T0 + 60 * ej.SEC, "thanks", "m9", thread="th-1", origin="o-9")
+    ej.chat_both_copies(
+        ejabberd_db, f"bob@{ej.HOST}/phone", ALICE, ej.T0 + 60 * ej.SEC, "thanks", "m9", thread="th-1", origin="o-9"
+    )
     (report,) = core_run(config)
     assert [(f.name, f.records) for f in report.files] == [("archive id 9..10", 2)]
     assert conversations(config.warehouse)["th-1"] == (2, [ALICE, BOB], ALICE, False)

@@ -104,7 +104,10 @@ def test_a_post_re_exported_in_a_later_file_counts_once(tmp_path, vendor_config)
 def test_hostile_exports_are_quarantined_with_a_reason(tmp_path, vendor_config) -> None:
     incoming = tmp_path / "exports"
     incoming.mkdir()
-    evil = b'<?xml version="1.0"?><!DOCTYPE FileDump [<!ENTITY x "boom">]><FileDump><Conversation>&x;</Conversation></FileDump>'
+    evil = (
+        b'<?xml version="1.0"?><!DOCTYPE FileDump [<!ENTITY x "boom">]>'
+        b"<FileDump><Conversation>&x;</Conversation></FileDump>"
+    )
     drop(incoming, "dtd.zip", export_zip(evil))
     drop(incoming, "truncated.zip", export_zip((SAMPLES / "actiance_day1.xml").read_bytes()[:900]))
     drop(incoming, "no-export.zip", _zip_without_export())

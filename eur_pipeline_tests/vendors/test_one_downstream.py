@@ -3,6 +3,7 @@ in one warehouse; the directory says which JIDs are one person."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,20 @@ def sources(tmp_path: Path, ejabberd_db) -> list[dict]:
     exports.mkdir()
     drop(exports, "batch-1.zip", export_zip((SAMPLES / "actiance_day1.xml").read_bytes()))
     return [
-        {"name": "presence-lab", "kind": "local", "path": str(avaya), "min_age_seconds": 0, "site": "Corporation 1/Avaya IM"},
-        {"name": "ejabberd-us", "kind": "ejabberd", "dsn": ejabberd_db.dsn, "host": ej.HOST, "site": "Corporation 3/ejabberd"},
+        {
+            "name": "presence-lab",
+            "kind": "local",
+            "path": str(avaya),
+            "min_age_seconds": 0,
+            "site": "Corporation 1/Avaya IM",
+        },
+        {
+            "name": "ejabberd-us",
+            "kind": "ejabberd",
+            "dsn": ejabberd_db.dsn,
+            "host": ej.HOST,
+            "site": "Corporation 3/ejabberd",
+        },
         folder_source(exports),
     ]
 
@@ -75,5 +88,5 @@ def test_an_alias_listed_twice_is_a_config_error(vendor_config) -> None:
     path = vendor_config([], directory=bad)
     from eur_pipeline.billing.directory import load_directory
 
-    with pytest.raises(ConfigError, match="line 4: alias 'alice@chat.example.com' already listed on line 2"):
+    with pytest.raises(ConfigError, match=re.escape("line 4: alias 'alice@chat.example.com' already listed on line 2")):
         load_directory(load(path).directory, 5)

@@ -165,7 +165,14 @@ def test_a_batch_is_collected_once_even_under_another_name(openfire_db, vendor_c
     drop = config.warehouse.parent / "incoming"
     drop.mkdir()
     (drop / "copy.zip").write_bytes(landed.read_bytes())
-    folder = {"name": "drop", "kind": "local", "path": str(drop), "format": "openfire", "pattern": "*.zip", "min_age_seconds": 0}
+    folder = {
+        "name": "drop",
+        "kind": "local",
+        "path": str(drop),
+        "format": "openfire",
+        "pattern": "*.zip",
+        "min_age_seconds": 0,
+    }
     both = load(vendor_config([source(openfire_db), folder]))
     reports = core_run(both)
     assert [f.outcome for f in reports[1].files] == ["duplicate"]

@@ -94,11 +94,6 @@ class BillingInputs:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create billing's state tables, macros and views (idempotent; the migration runner also does this)."""
-    con.execute(read_sql("views_reporting.sql"))
-
-
 def period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
     """UTC instants surely covering the periods (a day of slack absorbs DST quirks at local midnight)."""
     zone = ZoneInfo(tz)
@@ -196,7 +191,6 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
     """
     inputs = BillingInputs.from_config(config)
     fingerprint = inputs.fingerprint()
-    ensure_billing_schema(con)
     tz = inputs.timezone
     with transaction(con):
         stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
@@ -263,6 +257,5 @@ __all__ = [
     "BillingInputs",
     "billing_rows",
     "billing_totals",
-    "ensure_billing_schema",
     "refresh_billing",
 ]

@@ -1,29 +1,33 @@
 """Schema versioning: ``sql/NNN_*.sql`` applied in order, each once, each in its own transaction;
-then every ``sql/views_*.sql`` (CREATE OR REPLACE VIEW) so views always match the code."""
+then every ``sql/views_*.sql`` (CREATE OR REPLACE VIEW / MACRO), re-run only when their text changed
+(digest kept in ``eur_settings``), so opening an up-to-date warehouse costs two small queries."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import duckdb
 
 from eur_pipeline.warehouse.connection import connect, transaction
-from eur_pipeline.warehouse.sql_files import SQL_DIR
+from eur_pipeline.warehouse.sql_files import sql_dir
 
 _MIGRATION = re.compile(r"^(\d{3})_[\w-]+\.sql$")
+_VIEWS_KEY = "views.sha256"
 
 
-def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
+def migration_files(folder: Path | None = None) -> list[tuple[int, Path]]:
+    folder = folder or sql_dir()
     found = []
-    for path in sql_dir.iterdir():
+    for path in folder.iterdir():
         match = _MIGRATION.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
     found.sort()
     versions = [v for v, _ in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version number in {sql_dir}")
+        raise RuntimeError(f"two migrations share a version number in {folder}")
     return found
 
 
@@ -33,19 +37,34 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> int:
-    """Upgrade in place to the newest schema; returns the version now in force."""
+def _views(folder: Path) -> tuple[list[str], str]:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("views_*.sql"))]
+    return texts, hashlib.sha256("\0".join(texts).encode()).hexdigest()
+
+
+def migrate(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> int:
+    """Upgrade in place to the newest schema and views; returns the version now in force."""
+    folder = folder or sql_dir()
     current = schema_version(con)
-    for version, path in migration_files(sql_dir):
+    for version, path in migration_files(folder):
         if version <= current:
             continue
         with transaction(con):
             con.execute(path.read_text(encoding="utf-8"))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
         current = version
-    for path in sorted(sql_dir.glob("views_*.sql")):
+    texts, digest = _views(folder)
+    if not texts:
+        return current
+    stored = con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
+    if not stored or stored[0][0] != digest:
         with transaction(con):
-            con.execute(path.read_text(encoding="utf-8"))
+            for text in texts:
+                con.execute(text)
+            con.execute(
+                "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+                [_VIEWS_KEY, digest],
+            )
     return current
 
 

@@ -36,7 +36,7 @@ STAGES = [
 
 
 def assert_integrity(config_path: Path) -> None:
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
 
     con = read_only(load_config(config_path).warehouse)
     try:

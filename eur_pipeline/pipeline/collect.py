@@ -24,6 +24,7 @@ from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, pa
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.ledger_view import SourceLedger
 from eur_pipeline.sources.registry import open_source, source_format
+from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import (
     FileIdentity,
     file_id_of,
@@ -150,7 +151,10 @@ def collect_file(
     )
     if ledger_status(con, fetched.sha256) is not None:
         staged.unlink(missing_ok=True)
-        record_sighting(con, ident)
+        with transaction(con):
+            record_sighting(con, ident)
+            if fetched.on_commit:  # e.g. a database batch already loaded (a warehouse rebuilt from the
+                fetched.on_commit(con, ident.file_id)  # landing copies): its ids move the watermark
         _complete(con, src, cfg, remote, report)
         return FileResult(
             cfg.name,

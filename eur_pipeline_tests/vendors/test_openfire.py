@@ -177,3 +177,21 @@ def test_a_batch_is_collected_once_even_under_another_name(openfire_db, vendor_c
     reports = core_run(both)
     assert [f.outcome for f in reports[1].files] == ["duplicate"]
     assert rows(both.warehouse, "SELECT count(*) FROM message_records") == [(7,)]
+
+
+def test_a_warehouse_without_the_watermark_recognizes_its_batches_and_moves_on(openfire_db, vendor_config) -> None:
+    """E.g. a warehouse rebuilt from the landing copies: the batches come again as duplicates (same
+    content), nothing loads twice, and their ids restore the watermark."""
+    import duckdb
+
+    of.first_run_rows(openfire_db)
+    config = load(vendor_config([source(openfire_db)]))
+    core_run(config)
+    con = duckdb.connect(str(config.warehouse))
+    con.execute("DELETE FROM source_rows")
+    con.close()
+    (again,) = core_run(config)
+    assert [f.outcome for f in again.files] == ["duplicate"]
+    assert rows(config.warehouse, "SELECT count(*) FROM message_records") == [(7,)]
+    (after,) = core_run(config)
+    assert after.files == []

@@ -152,6 +152,8 @@ def main() -> None:
             f"{'met' if rate >= TARGET_ROWS_PER_SECOND else 'NOT met'})"
         )
         print(f"  downstream messages + conversations + billing refresh: {result['downstream']:.2f}s")
+        load = os.getloadavg()
+        print(f"  machine load average during the run: {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} cores")
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -30,11 +30,13 @@ def _newest_id(source: SourceConfig) -> int | None:
         return src.max_id()  # type: ignore[attr-defined]
 
 
-def build_database_sensor(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
-    from eur_pipeline.defs.sensors import _sensor_name, ingest_run_config
+def build_database_sensor(
+    source: SourceConfig, job: dg.UnresolvedAssetJobDefinition, name: str, run_config: dict
+) -> dg.SensorDefinition:
+    """``name`` and ``run_config`` (collect this source, unpartitioned) come from ``defs/sensors.py``."""
 
     @dg.sensor(
-        name=_sensor_name(source.name),
+        name=name,
         job=job,
         minimum_interval_seconds=POLL_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -48,7 +50,7 @@ def build_database_sensor(source: SourceConfig, job: dg.UnresolvedAssetJobDefini
             run_requests=[
                 dg.RunRequest(
                     run_key=f"{source.name}:id:{decision.max_id}",
-                    run_config=ingest_run_config(source.name, []),
+                    run_config=run_config,
                     tags={"eur/source": source.name},
                 )
             ],

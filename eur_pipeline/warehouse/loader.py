@@ -13,17 +13,23 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from eur_pipeline.compliance.privacy import body_expression, extra_expression, stored_mode
+from eur_pipeline.compliance.settings import BodyMode
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import FileIdentity, insert_file, record_sighting
+from eur_pipeline.warehouse.sql_files import read_sql
 
-# thread_id is stored as its thread key (trimmed, '' as NULL): transforms then match it as stored.
-_RECORD_COLUMNS = (
-    "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
-    "recipient_resource, body, extra"
-)
+
+def _record_columns(mode: BodyMode) -> str:
+    """The batch's columns as stored: thread_id as its thread key (trimmed, '' as NULL, so transforms
+    match it as stored), the body as the privacy mode says, and the digest messages fold on."""
+    return (
+        "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
+        f"recipient_resource, {body_expression(mode)}, {extra_expression(mode)}, sha256(body)"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,23 +51,29 @@ def load_archive(
     """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row.
     ``on_commit`` (the unit's own bookkeeping) runs inside the same transaction either way."""
     result = ParseResult()
+    mode = stored_mode(con)
+    columns = _record_columns(mode)
     try:
         with transaction(con):
             loaded = 0
+            upstream = carries_upstream_ids(con, ident.format)
             for batch in parse(result):
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
                 # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
-                con.execute(f"INSERT INTO message_records SELECT ?, {_RECORD_COLUMNS} FROM batch", [ident.file_id])
-                loaded += batch.num_rows
+                if upstream:
+                    loaded += insert_new_upstream(con, ident, columns, batch)
+                else:
+                    con.execute(f"INSERT INTO message_records SELECT ?, {columns} FROM batch", [ident.file_id])
+                    loaded += batch.num_rows
                 fault_point("mid_load")
                 if on_batch:
                     on_batch(loaded)
-            loaded -= drop_reexported(con, ident)
             rejects = result.reject_table()
             if rejects.num_rows:
                 con.register("_eur_rejects", rejects)
                 con.execute(
-                    "INSERT INTO rejected_records SELECT ?, record_no, reason, raw FROM _eur_rejects",
+                    f"INSERT INTO rejected_records SELECT ?, record_no, reason, {body_expression(mode, 'raw')} "
+                    "FROM _eur_rejects",
                     [ident.file_id],
                 )
                 con.unregister("_eur_rejects")
@@ -85,19 +97,33 @@ def load_archive(
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
 
 
-def drop_reexported(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> int:
-    """For formats whose records carry an upstream id (``extra.upstream_id``, e.g. a Mattermost post
-    that every edit or reaction exports again): remove this file's records of ids an earlier file
-    of the same format already loaded, so an upstream message counts once. Returns how many."""
+def carries_upstream_ids(con: duckdb.DuckDBPyConnection, format_name: str) -> bool:
+    """Does this format's records carry ``extra.upstream_id`` (a format class with ``upstream_ids = True``)?"""
     from eur_pipeline.formats.registry import format_class
 
-    if not getattr(format_class(ident.format), "upstream_ids", False):
-        return 0
+    if not getattr(format_class(format_name), "upstream_ids", False):
+        return False
+    con.execute(read_sql("upstream_ids.sql"))
+    return True
+
+
+def insert_new_upstream(
+    con: duckdb.DuckDBPyConnection, ident: FileIdentity, columns: str, batch: pa.RecordBatch
+) -> int:
+    """Insert the batch's records except those whose upstream id an earlier file loaded (a message the
+    upstream system exported again counts once); remember the new ids. Returns the records inserted."""
+    params = {"file": ident.file_id, "format": ident.format}
+    seen_elsewhere = (
+        "EXISTS (SELECT 1 FROM upstream_ids u WHERE u.format = $format AND u.file_id <> $file "
+        "AND u.upstream_id = batch.extra->>'upstream_id')"
+    )
     row = con.execute(
-        """DELETE FROM message_records WHERE file_id = $file AND extra->>'upstream_id' IN (
-               SELECT extra->>'upstream_id' FROM message_records
-               WHERE file_id IN (SELECT file_id FROM archive_files WHERE format = $format AND file_id <> $file)
-                 AND extra->>'upstream_id' IS NOT NULL)""",
-        {"file": ident.file_id, "format": ident.format},
+        f"INSERT INTO message_records SELECT $file, {columns} FROM batch WHERE NOT {seen_elsewhere}", params
     ).fetchone()
+    con.execute(
+        "INSERT INTO upstream_ids SELECT DISTINCT $format, extra->>'upstream_id', $file FROM batch "
+        "WHERE extra->>'upstream_id' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upstream_ids u "
+        "WHERE u.format = $format AND u.upstream_id = batch.extra->>'upstream_id')",
+        params,
+    )
     return int(row[0]) if row else 0

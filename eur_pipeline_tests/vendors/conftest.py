@@ -119,13 +119,14 @@ RATES = {
 def vendor_config(tmp_path: Path) -> Callable[..., Path]:
     """Write eur.yaml (and rates.yaml, optional directory.csv) for the given sources; returns its path."""
 
-    def write(sources: list[dict[str, Any]], directory: str | None = None) -> Path:
+    def write(sources: list[dict[str, Any]], directory: str | None = None, **top: Any) -> Path:
         (tmp_path / "rates.yaml").write_text(yaml.safe_dump(RATES), encoding="utf-8")
         raw: dict[str, Any] = {
             "warehouse": "./wh.duckdb",
             "landing_dir": "./landing",
             "rates": "./rates.yaml",
             "sources": sources,
+            **top,
         }
         if directory is not None:
             (tmp_path / "directory.csv").write_text(directory, encoding="utf-8")

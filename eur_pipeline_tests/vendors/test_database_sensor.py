@@ -7,6 +7,7 @@ import pytest
 
 from eur_pipeline.definitions import PIPELINE_JOB
 from eur_pipeline.defs.database_sensors import build_database_sensor
+from eur_pipeline.defs.sensors import ingest_run_config
 from eur_pipeline.errors import TransientSourceError
 from eur_pipeline.sources.polling import PollCursor, backoff_seconds, poll
 from eur_pipeline_tests.vendors import openfire_rows as of
@@ -16,7 +17,9 @@ from eur_pipeline_tests.vendors.conftest import load
 @pytest.mark.postgres
 def test_sensor_requests_a_run_only_when_rows_arrive(openfire_db, vendor_config) -> None:
     config = load(vendor_config([{"name": "openfire-eu", "kind": "openfire", "dsn": openfire_db.dsn}]))
-    sensor = build_database_sensor(config.sources[0], PIPELINE_JOB)
+    sensor = build_database_sensor(
+        config.sources[0], PIPELINE_JOB, "ingest_openfire_eu", ingest_run_config("openfire-eu", [])
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         empty = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         assert not empty.run_requests

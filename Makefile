@@ -68,6 +68,7 @@ daemon: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.database_source
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

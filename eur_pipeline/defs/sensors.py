@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from eur_pipeline.config import EurConfig, SourceConfig
+from eur_pipeline.defs.database_sensors import build_database_sensor, is_database_source
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.errors import SourceError
 from eur_pipeline.sources.base import RemoteFile
@@ -213,7 +214,12 @@ def build_schedule(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition, t
 
 
 def build_sensors(config: EurConfig | None, job: dg.UnresolvedAssetJobDefinition) -> list[dg.SensorDefinition]:
-    return [build_source_sensor(source, job) for source in (config.sources if config else [])]
+    return [
+        build_database_sensor(source, job, _sensor_name(source.name), ingest_run_config(source.name, []))
+        if is_database_source(source)
+        else build_source_sensor(source, job)
+        for source in (config.sources if config else [])
+    ]
 
 
 def build_schedules(config: EurConfig | None, job: dg.UnresolvedAssetJobDefinition) -> list[dg.ScheduleDefinition]:

@@ -29,7 +29,15 @@ def validate_source_options(config: SourceConfig) -> None:
         raise ConfigError(validation_message(exc, cls.Options, also_known=SourceConfig.model_fields)) from None
     from eur_pipeline.formats.registry import format_class
 
-    format_class(config.format)
+    format_class(source_format(config))
+
+
+def source_format(config: SourceConfig) -> str:
+    """The format of this source's units: the configured one, else the kind's own (a database
+    source's batches are always read by the format of its kind)."""
+    if "format" in config.model_fields_set:
+        return config.format
+    return getattr(source_class(config.kind), "default_format", None) or config.format
 
 
 def open_source(config: SourceConfig) -> Source:

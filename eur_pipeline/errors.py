@@ -29,3 +29,15 @@ class TransientSourceError(SourceError):
     """Network problems (refused, reset, timed out): retried with backoff."""
 
     retryable = True
+
+
+class LocalFileError(EurError):
+    """A local file-system operation failed (disk full, read-only, permission denied): the message
+    names the path and the cause. Not a network problem and not the file's fault: the run stops
+    collecting that source, nothing is completed at the source, and the next run starts over."""
+
+
+def local_file_error(doing: str, path: object, exc: OSError) -> LocalFileError:
+    """One line naming the path and the operating system's cause (``No space left on device``...)."""
+    cause = exc.strerror or type(exc).__name__
+    return LocalFileError(f"cannot {doing} {path}: {cause}")

@@ -25,6 +25,7 @@ from eur_pipeline.defs.metadata import markdown_rows, markdown_table, table_meta
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, source_of
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.errors import ConfigError, SourceError
+from eur_pipeline.names import shown
 from eur_pipeline.pipeline.collect import FileResult, SourceReport, collect_source, source_summary
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.sources.base import is_candidate_name
@@ -49,7 +50,7 @@ class IngestConfig(dg.Config):
 
 
 def _log_file(context: dg.AssetExecutionContext, r: FileResult) -> None:
-    text = f"{r.source}/{r.name}: {r.outcome}" + (f" ({r.records} records)" if r.records else "")
+    text = f"{r.source}/{shown(r.name)}: {r.outcome}" + (f" ({r.records} records)" if r.records else "")
     if r.detail and r.outcome != "parsed":
         text += f" — {r.detail}"
     (context.log.warning if r.outcome in ("quarantined", "failed") else context.log.info)(text)
@@ -108,16 +109,18 @@ def _collect_partitions(
             failures.append((f"{name}: cannot list the source: {exc}", exc.retryable))
             continue
         for file_name, ledger in collected:
-            context.log.info(f"{name}/{file_name}: already collected ({ledger}); nothing to load")
+            context.log.info(f"{name}/{shown(file_name)}: already collected ({ledger}); nothing to load")
         failures += [(f"{k}: not at the source and never collected", False) for k in sorted(unknown)]
         if present:
             report = collect_source(con, cfg, source, names=present, progress=lambda r: _log_file(context, r))
             reports.append(report)
             if report.error:
                 failures.append((f"{name}: {report.error}", True))
-            failures += [(f"{name}/{f.name}: {f.detail}", True) for f in report.files if f.outcome == "failed"]
+            failures += [(f"{name}/{shown(f.name)}: {f.detail}", True) for f in report.files if f.outcome == "failed"]
             missing = set(present) - {f.name for f in report.files}
-            failures += [(f"{name}/{m}: gone from the source before it was collected", False) for m in sorted(missing)]
+            failures += [
+                (f"{name}/{shown(m)}: gone from the source before it was collected", False) for m in sorted(missing)
+            ]
     return reports, failures
 
 
@@ -198,12 +201,15 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
                 "records_loaded": sum(r.records for r in reports),
                 "failed_sources": dg.MetadataValue.json({r.source: r.error for r in reports if r.error}),
                 "failed_files": dg.MetadataValue.json(
-                    [f"{f.source}/{f.name}: {f.detail}" for f in files if f.outcome == "failed"]
+                    [f"{f.source}/{shown(f.name)}: {f.detail}" for f in files if f.outcome == "failed"]
                 ),
                 "this_run": dg.MetadataValue.md(
                     markdown_rows(
                         ["source", "name", "outcome", "records", "rejected", "detail"],
-                        [(f.source, f.name, f.outcome, f.records, f.rejects, f.detail or "") for f in files[:50]],
+                        [
+                            (f.source, shown(f.name), f.outcome, f.records, f.rejects, f.detail or "")
+                            for f in files[:50]
+                        ],
                     )
                 ),
             }

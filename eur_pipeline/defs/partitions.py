@@ -14,6 +14,9 @@ import re
 import dagster as dg
 
 ARCHIVE_PARTITIONS = dg.DynamicPartitionsDefinition(name="archive_file")
+# Not an asset's partitions: the sensors' durable memory of what they requested, one key per
+# (file, size, mtime) (see defs/sensors.py); kept in the instance so the cursor stays small.
+REQUESTED = dg.DynamicPartitionsDefinition(name="archive_file_requested")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=/-]")
 MAX_NAME_CHARS = 160
@@ -26,6 +29,11 @@ def partition_key(source: str, name: str) -> str:
         digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
         safe = f"{safe[:MAX_NAME_CHARS]}~{digest}"
     return f"{source}:{safe}"
+
+
+def stamp_key(source: str, name: str, size: int, mtime: float) -> str:
+    """One requested version of a file: its partition key, size and mtime."""
+    return f"{partition_key(source, name)}|{size}|{mtime!r}"
 
 
 def source_of(key: str) -> str:

@@ -77,11 +77,17 @@ def load_archive(
     ident: FileIdentity,
     parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
     on_batch: Callable[[int], None] | None = None,
+    replace: bool = False,
 ) -> LoadOutcome:
-    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row."""
+    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row.
+
+    ``replace`` (reprocess): the file's earlier rows are removed in the same transaction, so the tables
+    end as if this parse had been the first; its source sightings are left as they are."""
     result = ParseResult()
     try:
         with transaction(con):
+            if replace:
+                forget_file(con, ident.file_id)
             loaded = 0
             for batch in parse(result):
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
@@ -106,13 +112,30 @@ def load_archive(
                    FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
                 [ident.file_id],
             )
-            record_sighting(con, ident)
+            if not replace:
+                record_sighting(con, ident)
         return LoadOutcome(ident.file_id, "parsed", loaded, rejects.num_rows, None)
     except QuarantineError as exc:
         with transaction(con):
+            if replace:
+                forget_file(con, ident.file_id)
             _insert_ledger(con, ident, "quarantined", str(exc), 0, 0)
-            record_sighting(con, ident)
+            if not replace:
+                record_sighting(con, ident)
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
+
+
+def forget_file(con: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Remove a file's ledger row, records and rejects (inside the caller's transaction), queueing the
+    threads its records touched so the derived tables are refreshed without them."""
+    con.execute(
+        """INSERT INTO pending_threads
+           SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages'
+           FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
+        [file_id],
+    )
+    for table in ("message_records", "rejected_records", "archive_files"):
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
 
 
 def _insert_ledger(

@@ -17,6 +17,7 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import find_config_path, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
+from eur_pipeline.defs.recovery import RECOVERY_JOBS
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
@@ -45,7 +46,7 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=build_checks(config),
-        jobs=[PIPELINE_JOB],
+        jobs=[PIPELINE_JOB, *RECOVERY_JOBS],
         schedules=build_schedules(config, PIPELINE_JOB),
         sensors=[
             *build_sensors(config, PIPELINE_JOB),

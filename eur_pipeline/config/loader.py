@@ -3,9 +3,10 @@ validate the model, every source's plugin options, the directory CSV, the rates 
 source names (private_key, known_hosts) — all before any source is listed, so a configuration error
 is found at start (exit 2), never half-way through a run.
 
-Secrets are checked lazily: a ``${VAR}`` under ``sources`` that is not set is recorded on that source
-(``SourceConfig.unset_env``) and refused only when something connects to it (:func:`require_source_secrets`,
-``open_source``), so read-only commands (``sql``, reports, ``rebuild``) run without source secrets.
+Secrets are checked lazily: a ``${VAR}`` in a secret key of a source (password, passphrase, token, dsn...)
+that is not set is recorded on that source (``SourceConfig.unset_env``) and refused only when something
+connects to it (:func:`require_source_secrets`, ``open_source``), so read-only commands (``sql``, reports,
+``rebuild``) run without source secrets.
 
 Lookup order for the file: explicit path, then ``$EUR_CONFIG``, then ``./eur.yaml``.
 Relative paths in the file are resolved against the file's own folder.
@@ -26,6 +27,8 @@ from eur_pipeline.config.model import EurConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.sources.registry import validate_source_options
 
+# keys of a source whose ${VAR} may stay unset until something connects to that source (secrets)
+_LAZY_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -40,7 +43,7 @@ def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def interpolate_env(value: Any, where: str = "", unset: list[tuple[str, str]] | None = None) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; a missing variable names its key
-    (or, when ``unset`` is given, is left as written and noted there as ``(key, VAR)``)."""
+    (or, when ``unset`` is given and the key holds a secret, is left as written and noted there)."""
     if isinstance(value, dict):
         return {k: interpolate_env(v, f"{where}.{k}" if where else str(k), unset) for k, v in value.items()}
     if isinstance(value, list):
@@ -54,7 +57,7 @@ def interpolate_env(value: Any, where: str = "", unset: list[tuple[str, str]] | 
             return os.environ[name]
         if default is not None:
             return default
-        if unset is not None:
+        if unset is not None and _LAZY_KEY.search(where.rsplit(".", 1)[-1]):
             unset.append((where, name))
             return match.group(0)
         raise ConfigError(f"{where}: environment variable {name} is not set")

@@ -11,9 +11,10 @@ in the instance, as one key per requested ``(file, size, mtime)`` (the ``archive
 dynamic partitions: ``<partition key>|<size>|<mtime>``), so a file is new until that exact stamp was
 requested, however old its mtime; a re-upload under the same name with another size or mtime is
 requested again. Stamps of files no longer listed are dropped, so that memory stays as large as the
-listing. The stamps of one tick's requests are written by the *next* tick (they ride in the cursor
-until then): the daemon reserves a tick's runs together with its cursor, so a daemon killed at any
-point either re-runs the tick or has its runs; a file is never marked requested without its run.
+listing (at most ``MAX_FORGET_PER_TICK`` dropped per tick). The stamps of one tick's requests are
+written by the *next* tick, in one bulk insert (they ride in the cursor until then): the daemon
+reserves a tick's runs together with its cursor, so a daemon killed at any point either re-runs the
+tick or has its runs; a file is never marked requested without its run.
 
 The cursor stays small: the files still settling (at most ``MAX_WAITING``, oldest first), the
 stamps just requested (at most ``MAX_FILES_PER_TICK``) and a count of consecutive failed listings.
@@ -44,7 +45,7 @@ from eur_pipeline.sources.registry import open_source
 BATCH_SIZE = 200
 MAX_FILES_PER_TICK = 1_000
 MAX_WAITING = 2_000
-MAX_FORGET_PER_TICK = 2_000
+MAX_FORGET_PER_TICK = 200  # one delete each: the rest go on the next ticks
 MAX_FAILED_LISTINGS = 20  # 5 minutes of failed listings at the 15 s interval
 SENSOR_INTERVAL_SECONDS = 15
 
@@ -214,11 +215,12 @@ def evaluate_tick(context: dg.SensorEvaluationContext, source: SourceConfig) -> 
     prefix = partition_key(source.name, "")
     requested = {k for k in context.instance.get_dynamic_partitions(REQUESTED.name) if k.startswith(prefix)}
     plan = plan_tick(source.name, listing, cursor, requested, source.min_age_seconds, time.time())
-    partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    # written here, not through the SensorResult: one bulk insert instead of the daemon's per-key checks
     if plan.record:
-        partition_requests.append(REQUESTED.build_add_request(plan.record))
-    if plan.forget:
-        partition_requests.append(REQUESTED.build_delete_request(plan.forget))
+        context.instance.add_dynamic_partitions(REQUESTED.name, plan.record)
+    for key in plan.forget:
+        context.instance.delete_dynamic_partition(REQUESTED.name, key)
+    partition_requests: list[dg.AddDynamicPartitionsRequest] = []
     note = ""
     if refused:
         name, reason = refused[0]
@@ -227,12 +229,11 @@ def evaluate_tick(context: dg.SensorEvaluationContext, source: SourceConfig) -> 
         return dg.SensorResult(
             skip_reason=f"{source.name}: {len(listing)} listed, {plan.settling} settling, none ready{note}",
             cursor=plan.cursor.dump(),
-            dynamic_partitions_requests=partition_requests,
         )
     existing = set(context.instance.get_dynamic_partitions(ARCHIVE_PARTITIONS.name))
     requests, new_keys = build_requests(source.name, plan.ready, existing)
     if new_keys:
-        partition_requests.insert(0, ARCHIVE_PARTITIONS.build_add_request(new_keys))
+        partition_requests.append(ARCHIVE_PARTITIONS.build_add_request(new_keys))
     context.log.info(f"{source.name}: {len(plan.ready)} file(s) ready → {len(requests)} run(s){note}")
     return dg.SensorResult(
         run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=plan.cursor.dump()

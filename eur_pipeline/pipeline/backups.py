@@ -23,10 +23,12 @@ from eur_pipeline.warehouse.loader import FileIdentity
 MANIFEST = ".manifest.jsonl"
 
 
-def note_backup(landing_dir: Path, ident: FileIdentity) -> None:
-    """Append one backup's identity to the manifest (durably)."""
+def note_backup(landing_dir: Path, ident: FileIdentity, kind: str = "backup") -> None:
+    """Append one backup's identity to the manifest (durably). ``kind="sighting"``: the same content
+    listed under another name (no second backup is kept; the ledger's sighting is rebuilt from it)."""
     line = json.dumps(
         {
+            "kind": kind,
             "source": ident.source,
             "name": ident.name,
             "size_bytes": ident.size_bytes,
@@ -40,6 +42,7 @@ def note_backup(landing_dir: Path, ident: FileIdentity) -> None:
     )
     path = landing_dir / MANIFEST
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, (line + "\n").encode("ascii"))
@@ -58,10 +61,12 @@ class Backup:
     path: Path
 
 
-def list_backups(landing_dir: Path, formats: dict[str, str]) -> list[Backup]:
+def list_backups(landing_dir: Path, formats: dict[str, str]) -> tuple[list[Backup], list[FileIdentity]]:
     """Every backup under ``landing_dir`` (oldest collection first), from the manifest, plus files
-    without a manifest line (``formats``: source → format for those)."""
+    without a manifest line (``formats``: source → format for those); and the sightings of contents
+    already backed up under another name."""
     latest: dict[str, FileIdentity] = {}
+    sightings: list[FileIdentity] = []
     manifest = landing_dir / MANIFEST
     if manifest.exists():
         with open(manifest, encoding="ascii") as handle:
@@ -73,8 +78,12 @@ def list_backups(landing_dir: Path, formats: dict[str, str]) -> list[Backup]:
                 except json.JSONDecodeError:
                     continue  # a line cut by a crash mid-append: its file is re-collected and noted again
                 row["collected_at"] = datetime.fromisoformat(row["collected_at"])
+                kind = row.pop("kind", "backup")
                 ident = FileIdentity(**row)
-                latest[ident.sha256] = ident
+                if kind == "sighting":
+                    sightings.append(ident)
+                else:
+                    latest[ident.sha256] = ident
     backups = [Backup(i, _existing(landing_dir, i)) for i in latest.values()]
     backups = [b for b in backups if b.path.is_file()]
     known = {b.path.resolve() for b in backups}
@@ -97,7 +106,7 @@ def list_backups(landing_dir: Path, formats: dict[str, str]) -> list[Backup]:
                 collected_at=datetime.fromtimestamp(st.st_mtime, UTC),
             )
             backups.append(Backup(ident, path))
-    return sorted(backups, key=lambda b: (b.ident.collected_at, b.ident.source, b.ident.name))
+    return sorted(backups, key=lambda b: (b.ident.collected_at, b.ident.source, b.ident.name)), sightings
 
 
 def _existing(landing_dir: Path, ident: FileIdentity) -> Path:

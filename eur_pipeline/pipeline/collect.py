@@ -165,6 +165,7 @@ def collect_file(
     )
     if ledger_status(con, fetched.sha256) is not None:
         staged.unlink(missing_ok=True)
+        note_backup(config.landing_dir, ident, kind="sighting")
         record_sighting(con, ident)
         _complete(con, src, cfg, remote, report)
         return FileResult(

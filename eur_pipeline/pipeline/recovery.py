@@ -123,7 +123,7 @@ def rebuild(config: EurConfig, into: Path, actor: str | None = None) -> Recovery
     if into.resolve() == config.warehouse.resolve():
         raise EurError(f"{into} is the configured warehouse; rebuild into a new file")
     formats = {s.name: s.format for s in config.sources}
-    backups = list_backups(config.landing_dir, formats)
+    backups, sightings = list_backups(config.landing_dir, formats)
     report = RecoveryReport()
     con = connect(into)
     try:
@@ -143,6 +143,9 @@ def rebuild(config: EurConfig, into: Path, actor: str | None = None) -> Recovery
                 continue
             outcome = load_landed(con, ident, backup.path, config.landing_dir)
             _note(report, ident, outcome)
+        for sighting in sightings:  # the same content listed under other names
+            if ledger_status(con, sighting.sha256) is not None:
+                record_sighting(con, sighting)
         refresh_derived(con, config)
         audit.record(
             con,

@@ -73,12 +73,15 @@ def _apply(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
                     instance.delete_dynamic_partition(name, key)
 
 
-def _timed(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None) -> tuple[float, float, str]:
-    start = time.perf_counter()
+def _timed(
+    sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None
+) -> tuple[float, float, float, str]:
+    """(sensor wall s, sensor CPU s, + daemon wall s, next cursor)."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
-    evaluated = time.perf_counter() - start
+    evaluated, used = time.perf_counter() - start, time.process_time() - cpu
     _apply(instance, result)
-    return evaluated, time.perf_counter() - start, result.cursor or ""
+    return evaluated, used, time.perf_counter() - start, result.cursor or ""
 
 
 def bench_size(n: int, work: Path) -> list[tuple[str, float, float]]:
@@ -93,41 +96,40 @@ def bench_size(n: int, work: Path) -> list[tuple[str, float, float]]:
         )
     )
     source = load_config(work / "eur.yaml").sources[0]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with LocalSource(source) as src:
         listing = [f for f in src.list_files() if is_candidate_name(f.name, source.pattern)]
-    bare = time.perf_counter() - start
+    bare = (time.perf_counter() - start, time.process_time() - cpu)
     assert len(listing) == n
     sensor = build_source_sensor(source, PIPELINE_JOB)
-    rows = [("bare listing (baseline)", bare, bare)]
+    rows = [("bare listing (baseline)", bare[0], bare[1], bare[0])]
     (work / "dagster_home").mkdir()
     with dg.DagsterInstance.local_temp(str(work / "dagster_home")) as instance:
-        evaluated, total, cursor = _timed(sensor, instance, None)
-        rows.append(("first sight", evaluated, total))
-        evaluated, total, cursor = _timed(sensor, instance, cursor)
-        rows.append(("requesting (1,000 ready)", evaluated, total))
+        wall, used, total, cursor = _timed(sensor, instance, None)
+        rows.append(("first sight", wall, used, total))
+        wall, used, total, cursor = _timed(sensor, instance, cursor)
+        rows.append(("requesting (1,000 ready)", wall, used, total))
         # every file requested before: seed the stamps as ticks would have recorded them
         keys = [stamp_key(source.name, f.name, f.size, f.mtime) for f in listing]
         for at in range(0, len(keys), 5_000):  # bulk, as the sensor records them
             instance.add_dynamic_partitions(REQUESTED.name, keys[at : at + 5_000])
-
-        _, _, cursor = _timed(sensor, instance, cursor)  # records the in-flight ones
-        evaluated, total, cursor = _timed(sensor, instance, cursor)
-        rows.append(("steady (all requested)", evaluated, total))
+        *_, cursor = _timed(sensor, instance, cursor)  # records the in-flight ones
+        wall, used, total, cursor = _timed(sensor, instance, cursor)
+        rows.append(("steady (all requested)", wall, used, total))
         late = folder / "IMArchive_late.xml"
         late.write_bytes(b"<messages/>")
         old = time.time() - 5 * 86400
         os.utime(late, (old, old))
         try:
-            _, _, cursor = _timed(sensor, instance, cursor)
-            start = time.perf_counter()
+            *_, cursor = _timed(sensor, instance, cursor)
+            start, cpu = time.perf_counter(), time.process_time()
             result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
-            evaluated = time.perf_counter() - start
+            wall, used = time.perf_counter() - start, time.process_time() - cpu
             assert [r.run_config["ops"]["ingest"]["config"]["files"] for r in result.run_requests] == [
                 ["IMArchive_late.xml"]
             ], "the late file must be requested"
             _apply(instance, result)
-            rows.append(("one late file (5 days old mtime)", evaluated, time.perf_counter() - start))
+            rows.append(("one late file (5 days old mtime)", wall, used, time.perf_counter() - start))
         finally:
             late.unlink()
     return rows
@@ -135,19 +137,20 @@ def bench_size(n: int, work: Path) -> list[tuple[str, float, float]]:
 
 def main() -> None:
     print("\n== sensor tick (local folder, on-disk SQLite instance) ==")
-    print(f"{'files':>8}  {'tick':<34} {'sensor s':>9} {'+daemon s':>10} {'vs listing':>11}")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times stretch with it)")
+    print(f"{'files':>8}  {'tick':<34} {'wall s':>7} {'CPU s':>6} {'CPU vs listing':>15} {'+daemon wall s':>15}")
     worst = 0.0
     for n in SIZES:
         with tempfile.TemporaryDirectory(prefix="eur-bench-sensor-") as tmp:
             rows = bench_size(n, Path(tmp))
-        bare = rows[0][1]
-        for what, evaluated, total in rows:
-            print(f"{n:>8,}  {what:<34} {evaluated:>9.2f} {total:>10.2f} {total / bare:>10.1f}x")
-            if n == max(SIZES):
-                worst = max(worst, evaluated)
-    verdict = "OK" if worst < TARGET_SECONDS else "OVER TARGET"
+        bare_cpu = rows[0][2]
+        for what, wall, used, total in rows:
+            print(f"{n:>8,}  {what:<34} {wall:>7.2f} {used:>6.2f} {used / bare_cpu:>14.1f}x {total:>15.2f}")
+            if n == max(SIZES) and what != rows[0][0]:
+                worst = max(worst, wall)
+    verdict = "OK" if worst < TARGET_SECONDS else "OVER TARGET (see the load average: compare CPU s)"
     print(
-        f"slowest sensor evaluation at {max(SIZES):,} files: {worst:.2f} s (target < {TARGET_SECONDS:.0f} s): {verdict}"
+        f"slowest sensor tick at {max(SIZES):,} files: {worst:.2f} s wall (target < {TARGET_SECONDS:.0f} s): {verdict}"
     )
 
 

@@ -50,12 +50,12 @@ class LocalSource:
                 for entry in entries:
                     if not entry.is_file(follow_symlinks=False):
                         continue
-                    name = os.path.relpath(entry.path, self.root)
+                    name = os.path.relpath(entry.path, self.root) if self.options.recursive else entry.name
                     if not is_candidate_name(name, self.config.pattern):
                         continue
                     st = entry.stat(follow_symlinks=False)
                     found.append(RemoteFile(name=name, size=st.st_size, mtime=st.st_mtime))
-        return sorted(found)
+        return sorted(found, key=lambda f: f.name)  # names are unique: no field-by-field dataclass compare
 
     def fetch(self, remote: RemoteFile, dest: Path) -> FetchedFile:
         try:

@@ -508,7 +508,7 @@ class SftpSource:
                 continue
             found.append(RemoteFile(name=name, size=e.st_size or 0, mtime=float(e.st_mtime or 0)))
         self.refused = refused
-        return sorted(found)
+        return sorted(found, key=lambda f: f.name)
 
     def fetch(self, remote: RemoteFile, dest: Path) -> FetchedFile:
         """Stream one file with unlimited prefetch; the channel timeout bounds a silent drop."""
@@ -568,11 +568,11 @@ class SftpSource:
         sftp = self._client()
         path = self.remote_full_path(remote.name)
         if action == "delete":
-            with self._network(f"delete {path}"):
+            with self._network(f"delete {shown(path)}"):
                 try:
-                    sftp.remove(path)
+                    sftp.remove(raw_bytes(path))
                 except FileNotFoundError:
-                    log.info("%s: %s already deleted", self.name, path)
+                    log.info("%s: %s already deleted", self.name, shown(path))
             return
         target_dir = self.move_dir()
         target = posixpath.join(target_dir, posixpath.basename(remote.name))

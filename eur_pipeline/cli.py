@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     require_source_secrets(load_config(args.config))  # exit 2 before anything is listed or moved
 
-    outcome = run_pipeline(args.config)
+    outcome = run_pipeline(args.config, verbose=args.verbose)
     print(outcome.summary)
     if not outcome.success:
         print(f"eur-pipeline run: {outcome.reason}", file=sys.stderr)

@@ -40,8 +40,9 @@ def _config_or_none(config_path: str | None) -> tuple[str | None, EurConfig | No
         return config_path, None
 
 
-def build_definitions(config_path: str | None = None) -> dg.Definitions:
-    """The definitions for one configuration (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``)."""
+def build_definitions(config_path: str | None = None, loggers: dict | None = None) -> dg.Definitions:
+    """The definitions for one configuration (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``);
+    ``loggers``: extra logger definitions (``eur-pipeline run`` adds its terminal logger)."""
     path, config = _config_or_none(config_path)
     return dg.Definitions(
         assets=ALL_ASSETS,
@@ -62,6 +63,7 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
         # every step opens the one DuckDB file and the pool runs them one at a time anyway: a process
         # per step (the multiprocess default) would only add ~5 s of start-up to each
         executor=dg.in_process_executor,
+        loggers=loggers,
     )
 
 

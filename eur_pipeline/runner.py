@@ -62,20 +62,21 @@ def warehouse_summary(config: EurConfig) -> str:
     )
 
 
-def run_pipeline(config_path: str | None = None) -> RunOutcome:
+def run_pipeline(config_path: str | None = None, verbose: bool = False) -> RunOutcome:
     """Materialize every asset once (checks included). Quarantined files do not fail the run; an
     unreachable source or a failed step does, with a one-line reason."""
     path = str(find_config_path(config_path))
     config = load_config(path)  # fail fast with the key and reason before Dagster starts
+    from eur_pipeline.console import LOGGERS, run_logging
     from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
 
-    defs = build_definitions(path)
+    defs = build_definitions(path, loggers=LOGGERS)
     job = defs.resolve_job_def(PIPELINE_JOB.name)
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config=run_logging(verbose),
         )
     meta = _ingest_metadata(result)
     failed = dict(meta.get("failed_sources") or {})

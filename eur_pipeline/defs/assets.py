@@ -134,8 +134,6 @@ def _collect_all(
         if config.sources and source.name not in config.sources:
             continue
         report = collect_source(con, cfg, source, names=config.files or None, progress=lambda r: _log_file(context, r))
-        if report.error:
-            context.log.error(f"source {source.name} failed: {report.error}")
         reports.append(report)
     return reports
 
@@ -175,7 +173,7 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
         else:
             reports, failures = _collect_all(context, con, cfg, config), []
         for report in reports:
-            context.log.info(source_summary(report))
+            (context.log.error if report.error else context.log.info)(source_summary(report))
             for warning in report.warnings:
                 context.log.warning(warning)
         if failures:

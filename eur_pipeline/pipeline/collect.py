@@ -238,7 +238,7 @@ def collect_source(
         # a local disk fault stops this source: each further file would fail the same way, and
         # nothing was completed at the source for the file that hit it
         report.error = str(exc)
-        log.error("%s", exc)
+        log.debug("%s: source failed: %s", cfg.name, exc)  # reported once, by whoever reads the report
     return report
 
 

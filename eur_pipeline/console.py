@@ -28,9 +28,8 @@ class ConciseHandler(logging.Handler):
         if event is not None:
             if self.level > logging.DEBUG and event.event_type_value in _NOISE_AT_INFO:
                 return  # the command prints the one-line reason; -v shows the details
-            failure = getattr(event, "step_failure_data", None)
-            if failure is not None and failure.error is not None:
-                text = f"{text}\n{failure.error.to_string()}"
+            if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error is not None:
+                text = f"{text}\n{event.step_failure_data.error.to_string()}"
         elif self.level > logging.DEBUG and text.endswith("Not executing."):
             return  # one line per step skipped after a failure: the failure itself is the news
         else:

@@ -22,7 +22,10 @@ def parse_scratch(landing_dir: Path) -> Path:
     killed run left there (up to half a file's records as Arrow) is removed first."""
     folder = landing_dir / ".incoming" / ".parse"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise local_file_error("create folder", folder, exc) from None
     return folder
 
 

@@ -1,4 +1,4 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate, reprocess, rebuild.
+"""The ``eur-pipeline`` command: run, demo, sql, generate, reprocess, rebuild (docs/design.md, "Command line").
 
 Exit codes: 0 done, 1 failed with a one-line reason, 2 configuration or usage error. Expected failures
 print their cause once, without a traceback (``-v`` shows it)."""
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from eur_pipeline.errors import ConfigError, EurError
+from eur_pipeline.errors import ConfigError, EurError, WarehouseError
 from eur_pipeline.names import shown
 
 log = logging.getLogger("eur_pipeline")
@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from eur_pipeline.demo import run_demo
+    from eur_pipeline.demo.run import run_demo
 
     return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
 
@@ -119,7 +119,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from eur_pipeline.generate import GenerateSpec, generate
+    from eur_pipeline.demo.generate import GenerateSpec, generate
 
     spec = GenerateSpec(
         conversations=args.conversations,
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EurError as exc:
         log.debug("details", exc_info=True)
         print(f"eur-pipeline {args.command}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 2 if isinstance(exc, ConfigError | WarehouseError) else 1
     except KeyboardInterrupt:
         print(f"eur-pipeline {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -41,3 +41,8 @@ def local_file_error(doing: str, path: object, exc: OSError) -> LocalFileError:
     """One line naming the path and the operating system's cause (``No space left on device``...)."""
     cause = exc.strerror or type(exc).__name__
     return LocalFileError(f"cannot {doing} {path}: {cause}")
+
+
+class WarehouseError(EurError):
+    """The warehouse cannot be opened or is not ours (a folder, another file, a newer schema): retrying
+    cannot help; the message names the path and what to change."""

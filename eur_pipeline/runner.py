@@ -9,7 +9,8 @@ import dagster as dg
 
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import find_config_path, load_config
-from eur_pipeline.warehouse.connection import connect
+from eur_pipeline.warehouse.connection import WarehouseLockedError, connect
+from eur_pipeline.warehouse.migrations import open_warehouse
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,12 @@ def run_pipeline(config_path: str | None = None, verbose: bool = False) -> RunOu
     unreachable source or a failed step does, with a one-line reason."""
     path = str(find_config_path(config_path))
     config = load_config(path)  # fail fast with the key and reason before Dagster starts
-    from eur_pipeline.console import LOGGERS, run_logging
+    try:  # and with the warehouse's real problem (a folder, another file), in one line, before any step
+        open_warehouse(config.warehouse).close()
+    except WarehouseLockedError as exc:
+        return RunOutcome(False, str(exc), "warehouse: (locked)", {})
     from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
+    from eur_pipeline.defs.console import LOGGERS, run_logging
 
     defs = build_definitions(path, loggers=LOGGERS)
     job = defs.resolve_job_def(PIPELINE_JOB.name)

@@ -10,7 +10,8 @@ import duckdb
 
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
-from eur_pipeline.errors import ConfigError
+from eur_pipeline.errors import ConfigError, WarehouseError
+from eur_pipeline.warehouse.connection import WarehouseLockedError
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 
@@ -36,7 +37,11 @@ class EurResource(dg.ConfigurableResource):
         """A migrated read-write connection; waits (with backoff, reporting via ``on_wait``) while
         another process — e.g. an analyst's SQL session — holds the DuckDB lock."""
         config = config or self.load()
-        con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        try:
+            con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        except (ConfigError, WarehouseError, WarehouseLockedError) as exc:
+            # retrying cannot help (the lock was already waited for): fail the step with the one-line cause
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         try:
             yield con
         finally:

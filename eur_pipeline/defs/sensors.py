@@ -39,7 +39,7 @@ from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, REQUESTED, partition_key, range_tags, stamp_key
 from eur_pipeline.errors import ConfigError, EurError, SourceError
 from eur_pipeline.names import ledger_name, shown
-from eur_pipeline.sources.base import RemoteFile, is_candidate_name
+from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.registry import open_source
 
 BATCH_SIZE = 200
@@ -197,7 +197,7 @@ def evaluate_tick(context: dg.SensorEvaluationContext, source: SourceConfig) -> 
     cursor = SensorCursor.parse(context.cursor)
     try:
         with open_source(source) as src:
-            listing = [f for f in src.list_files() if is_candidate_name(f.name, source.pattern)]
+            listing = src.list_files()  # the source applies the pattern
             refused = list(getattr(src, "refused", []))
     except ConfigError as exc:
         raise SensorListingError(f"{source.name}: cannot list: {exc}") from None

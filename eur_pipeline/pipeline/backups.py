@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eur_pipeline.errors import local_file_error
-from eur_pipeline.warehouse.loader import FileIdentity
+from eur_pipeline.warehouse.ledger import FileIdentity
 
 MANIFEST = ".manifest.jsonl"
 

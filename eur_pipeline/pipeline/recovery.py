@@ -25,7 +25,8 @@ from eur_pipeline.pipeline.backups import list_backups
 from eur_pipeline.pipeline.collect import load_landed
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.warehouse.connection import connect
-from eur_pipeline.warehouse.loader import FileIdentity, LoadOutcome, ledger_status, record_sighting
+from eur_pipeline.warehouse.ledger import FileIdentity, file_identities, ledger_status, record_sighting
+from eur_pipeline.warehouse.loader import LoadOutcome
 from eur_pipeline.warehouse.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,6 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, config: EurConfig) -> None:
     refresh_billing(con, config)
 
 
-_LEDGER = """SELECT a.file_id, a.source, a.name, a.size_bytes, a.sha256, a.format, a.landing_path, a.collected_at,
-                    coalesce((SELECT max(s.remote_mtime) FROM file_sightings s WHERE s.sha256 = a.sha256), 0)
-             FROM archive_files a"""
-
-
 def reprocess(
     con: duckdb.DuckDBPyConnection,
     config: EurConfig,
@@ -82,23 +78,22 @@ def reprocess(
     """Parse the given files (or every quarantined one) again from their landing backups."""
     started = time.monotonic()
     if quarantined:
-        rows = con.execute(_LEDGER + " WHERE a.status = 'quarantined' ORDER BY a.collected_at").fetchall()
+        idents = file_identities(con, quarantined=True)
     else:
-        rows = []
+        idents = []
         for file_id in file_ids or []:
-            found = con.execute(_LEDGER + " WHERE a.file_id = ?", [file_id]).fetchall()
+            found = file_identities(con, file_id=file_id)
             if not found:
                 raise EurError(f"no collected file with file_id {file_id!r} (see: SELECT file_id FROM archive_files)")
-            rows += found
+            idents += found
     report = RecoveryReport()
-    for file_id, source, name, size, sha, fmt, landing_path, collected_at, mtime in rows:
-        ident = FileIdentity(source, name, size, sha, float(mtime), fmt, landing_path or "", collected_at)
-        path = Path(landing_path or "")
-        if not landing_path or not path.is_file():
-            detail = f"landing backup {landing_path or '(none)'} is missing; not reprocessed"
+    for ident in idents:
+        file_id, name, path = ident.file_id, ident.name, Path(ident.landing_path)
+        if not ident.landing_path or not path.is_file():
+            detail = f"landing backup {ident.landing_path or '(none)'} is missing; not reprocessed"
             report.files.append((file_id, name, "failed", detail))
             continue
-        if sha256_of(path) != sha:
+        if sha256_of(path) != ident.sha256:
             detail = f"landing backup {path} no longer has the collected content (sha256 differs); not reprocessed"
             report.files.append((file_id, name, "failed", detail))
             continue
@@ -107,7 +102,7 @@ def reprocess(
         audit.record(
             con,
             "reprocess",
-            {"file_id": file_id, "source": source, "status": outcome.status, "records": outcome.record_count},
+            {"file_id": file_id, "source": ident.source, "status": outcome.status, "records": outcome.record_count},
             actor,
         )
     refresh_derived(con, config)

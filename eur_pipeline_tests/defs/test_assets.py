@@ -16,7 +16,7 @@ from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import build_checks
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, range_tags
 from eur_pipeline.defs.resources import EurResource
-from eur_pipeline.generate import GenerateSpec, generate
+from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 
 

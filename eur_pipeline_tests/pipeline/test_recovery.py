@@ -15,7 +15,8 @@ from eur_pipeline.definitions import build_definitions
 from eur_pipeline.errors import EurError, QuarantineError
 from eur_pipeline.pipeline import recovery
 from eur_pipeline.pipeline.backups import MANIFEST
-from eur_pipeline.warehouse.loader import FileIdentity, load_archive
+from eur_pipeline.warehouse.ledger import FileIdentity
+from eur_pipeline.warehouse.loader import load_archive
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.conftest import CORPUS
 from eur_pipeline_tests.reliability.conftest import core_run, local_source, make_inputs, write_config

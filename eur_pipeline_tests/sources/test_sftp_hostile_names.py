@@ -25,8 +25,8 @@ import pytest
 
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.config.loader import parse_config
+from eur_pipeline.demo import sftp_server as embedded_sftp
 from eur_pipeline.pipeline.collect import collect_source
-from eur_pipeline.sources import embedded_sftp
 from eur_pipeline.sources.base import RemoteFile, stream_to_file
 from eur_pipeline.sources.sftp import SftpSource
 from eur_pipeline.warehouse.migrations import open_warehouse

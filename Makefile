@@ -57,6 +57,7 @@ daemon: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.sensor_tick
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -54,6 +54,7 @@ FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 # its limits@openssh.com extension, which cuts per-request overhead ~8x.
 SAFE_READ_SIZE = 32 * 1024
 MAX_READ_SIZE = 256 * 1024
+_KEY_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
 _FINGERPRINT = r"^SHA256:[A-Za-z0-9+/]{43}=?$"
 
 
@@ -329,7 +330,10 @@ class SftpSource:
             if known:
                 # Ask for the key type we can verify, as OpenSSH does (else we might be offered
                 # an ed25519 key while known_hosts only holds the host's rsa key).
-                sec.key_types = [*known, *(k for k in sec.key_types if k not in known)]
+                # An rsa key is listed as ssh-rsa but negotiated as rsa-sha2-*: ask for the names the
+                # transport knows (an unknown name made paramiko refuse with "unknown cipher").
+                wanted = [n for k in known for n in _KEY_ALGORITHMS.get(k, (k,)) if n in sec.key_types]
+                sec.key_types = [*wanted, *(k for k in sec.key_types if k not in wanted)]
             transport.start_client(timeout=opts.timeout_seconds)
             self._verify_host_key(transport.get_remote_server_key(), known)
             self._authenticate(transport)

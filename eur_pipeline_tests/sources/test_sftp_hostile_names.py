@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import paramiko
 import pytest
@@ -230,3 +231,56 @@ def test_entries_outside_remote_path_are_refused_by_name_and_never_touched(tmp_p
         assert outside.exists(), outside  # nothing outside the listed names was deleted
     assert report.error is None and list(_ledger(config)) == ["IMArchive_1.xml"]
     shutil.rmtree(served)
+
+
+# --- the sensor against the real server: odd names are requested, repeating errors fail the tick ---
+
+
+def _tick(source: SourceConfig, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
+    from eur_pipeline.definitions import PIPELINE_JOB
+    from eur_pipeline.defs.sensors import build_source_sensor
+
+    return build_source_sensor(source, PIPELINE_JOB)(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_the_sensor_requests_a_non_utf8_name_instead_of_failing_every_listing(sshd: Sshd, remote_dir: Path) -> None:
+    write_remote(remote_dir, LATIN1, _variant(1))
+    write_remote(remote_dir, "plain.xml", _variant(2))
+    source = sshd.source_config(remote_dir)
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = _tick(source, instance)
+        second = _tick(source, instance, first.cursor)
+    (run,) = second.run_requests
+    assert run.run_config["ops"]["ingest"]["config"]["files"] == ["caf\ufffd_archive.xml", "plain.xml"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "cause"),
+    [
+        ({"private_key": "stranger"}, "authentication failed"),
+        ({"known_hosts": "other"}, "HOST KEY CHANGED"),
+        ({"remote_path": "no/such/folder"}, "remote_path 'no/such/folder' does not exist"),
+        ({"password": "${EUR_TEST_UNSET_SFTP_PW}"}, "password: environment variable EUR_TEST_UNSET_SFTP_PW is not set"),
+    ],
+)
+def test_an_error_that_will_repeat_fails_the_tick_with_its_cause(
+    sshd: Sshd, remote_dir: Path, tmp_path: Path, overrides: dict[str, str], cause: str
+) -> None:
+    from eur_pipeline.config.loader import parse_config
+    from eur_pipeline.defs.sensors import SensorListingError
+
+    values = dict(overrides)
+    if values.get("private_key") == "stranger":
+        values["private_key"] = str(sshd.keys["stranger"])
+    if values.get("known_hosts") == "other":
+        other = tmp_path / "known_hosts"
+        key = Path(str(sshd.keys["rsa"]) + ".pub").read_text().split()
+        other.write_text(f"[127.0.0.1]:{sshd.port} {key[0]} {key[1]}\n")  # a different key for this host
+        values["known_hosts"] = str(other)
+    base = sshd.source_config(remote_dir).model_dump()
+    base.update(sshd.source_config(remote_dir).options)
+    base.update(values)
+    base["remote_path"] = values.get("remote_path", str(remote_dir))
+    source = parse_config({"sources": [base]}, tmp_path / "eur.yaml").sources[0]
+    with dg.DagsterInstance.ephemeral() as instance, pytest.raises(SensorListingError, match=cause):
+        _tick(source, instance)

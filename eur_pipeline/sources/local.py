@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import PermanentSourceError, SourceError
+from eur_pipeline.names import shown
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, fsync_dir, is_candidate_name, stream_to_file
 
 
@@ -62,7 +63,7 @@ class LocalSource:
             with open(self.root / remote.name, "rb") as reader:
                 return stream_to_file(reader, remote, dest, self.config.name)
         except FileNotFoundError:
-            raise SourceError(f"{self.config.name}: {remote.name} disappeared before it was collected") from None
+            raise SourceError(f"{self.config.name}: {shown(remote.name)} disappeared before it was collected") from None
 
     def complete(self, remote: RemoteFile) -> None:
         path = self.root / remote.name

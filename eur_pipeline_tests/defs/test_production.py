@@ -69,6 +69,19 @@ def pg_database() -> Iterator[str]:
         admin.close()
 
 
+def instance_env(home: Path, pg_database: str, config: Path) -> dict[str, str]:
+    """The environment deploy/dagster.yaml and the definitions read (this machine's PostgreSQL)."""
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": PG["host"],
+        "DAGSTER_PG_PORT": str(PG["port"]),
+        "DAGSTER_PG_USER": PG["user"],
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": pg_database,
+        "EUR_CONFIG": str(config),
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,15 +184,7 @@ def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
             }
         )
     )
-    env_vars = {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": PG["host"],
-        "DAGSTER_PG_PORT": str(PG["port"]),
-        "DAGSTER_PG_USER": PG["user"],
-        "DAGSTER_PG_PASSWORD": "",
-        "DAGSTER_PG_DB": pg_database,
-        "EUR_CONFIG": str(root / "eur.yaml"),
-    }
+    env_vars = instance_env(home, pg_database, root / "eur.yaml")
     saved = {k: os.environ.get(k) for k in env_vars}
     os.environ.update(env_vars)
     port = _free_port()

@@ -22,7 +22,14 @@ import yaml
 
 from eur_pipeline.defs.partitions import REQUESTED
 from eur_pipeline_tests.conftest import archive_text, chat, drop
-from eur_pipeline_tests.defs.test_production import BIN, PG, REPO, _stop, _wait_for, pg_database  # noqa: F401
+from eur_pipeline_tests.defs.test_production import (  # noqa: F401  (pg_database: a fixture)
+    BIN,
+    REPO,
+    _stop,
+    _wait_for,
+    instance_env,
+    pg_database,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -68,15 +75,7 @@ def deployment(pg_database: str, tmp_path: Path) -> Iterator[tuple[Path, Daemon,
     (root / "eur.yaml").write_text(yaml.safe_dump({"warehouse": "./wh.duckdb", "sources": [source]}))
     workspace = {"python_module": {"module_name": "eur_pipeline.definitions", "working_directory": str(root)}}
     (root / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [workspace]}))
-    env = {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": PG["host"],
-        "DAGSTER_PG_PORT": str(PG["port"]),
-        "DAGSTER_PG_USER": PG["user"],
-        "DAGSTER_PG_PASSWORD": "",
-        "DAGSTER_PG_DB": pg_database,
-        "EUR_CONFIG": str(root / "eur.yaml"),
-    }
+    env = instance_env(home, pg_database, root / "eur.yaml")
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     daemon = Daemon(root)

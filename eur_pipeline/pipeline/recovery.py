@@ -164,4 +164,4 @@ def rebuild(config: EurConfig, into: Path, actor: str | None = None) -> Recovery
 def _note(report: RecoveryReport, ident: FileIdentity, outcome: LoadOutcome) -> None:
     detail = outcome.error or f"{outcome.record_count} records, {outcome.rejected_count} rejected"
     report.files.append((outcome.file_id, ident.name, outcome.status, detail))
-    log.info("%s/%s: %s (%s)", ident.source, shown(ident.name), outcome.status, detail)
+    log.debug("%s/%s: %s (%s)", ident.source, shown(ident.name), outcome.status, detail)

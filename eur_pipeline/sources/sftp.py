@@ -194,6 +194,9 @@ def classify_network_error(source: str, doing: str, exc: BaseException) -> Sourc
         return SourceError(f"{source}: {doing}: the server refused: {_reason(exc)}")
     if isinstance(exc, OSError):
         return TransientSourceError(f"{source}: {doing}: network error ({_reason(exc)})")
+    if isinstance(exc, UnicodeError):
+        # will repeat on every try: names are read as bytes, so this is other text the server sent
+        return PermanentSourceError(f"{source}: {doing}: the server sent text that is not UTF-8 ({_reason(exc)})")
     if isinstance(exc, paramiko.SSHException):
         return TransientSourceError(f"{source}: {doing}: SSH connection failed ({_reason(exc)})")
     return TransientSourceError(f"{source}: {doing}: {type(exc).__name__}: {_reason(exc)}")

@@ -1,4 +1,5 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate, reprocess, rebuild (docs/design.md, "Command line").
+"""The ``eur-pipeline`` command: run, demo, sql, generate, reprocess, rebuild; search, export, hold, purge
+(compliance) (docs/design.md, "Command line"; docs/privacy.md).
 
 Exit codes: 0 done, 1 failed with a one-line reason, 2 configuration or usage error. Expected failures
 print their cause once, without a traceback (``-v`` shows it)."""
@@ -135,6 +136,107 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compliance_warehouse(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(config, connection) for a compliance command: the warehouse must exist already."""
+    from eur_pipeline.compliance.store import open_private_warehouse
+    from eur_pipeline.config.loader import load_config
+
+    config = load_config(args.config)
+    if not config.warehouse.exists():
+        raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
+    return config, open_private_warehouse(config, wait_seconds=args.wait, actor=args.actor)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from eur_pipeline.compliance.dates import parse_day
+    from eur_pipeline.compliance.search import COLUMNS, search
+
+    start, end = parse_day(args.from_date, "--from"), parse_day(args.to_date, "--to")
+    config, con = _compliance_warehouse(args)
+    try:
+        rows = search(con, config.resolved_search_index, args.query, args.user, start, end, actor=args.actor)
+    finally:
+        con.close()
+    write_rows(COLUMNS, rows, args.format)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from eur_pipeline.compliance.dates import parse_day
+    from eur_pipeline.compliance.export import Selection, export, validate_selection
+
+    selection = validate_selection(
+        Selection(
+            thread=args.thread,
+            user=args.user,
+            start=parse_day(args.from_date, "--from"),
+            end=parse_day(args.to_date, "--to"),
+            query=args.query,
+        )
+    )
+    config, con = _compliance_warehouse(args)
+    try:
+        report = export(con, selection, Path(args.out), config.resolved_search_index, actor=args.actor)
+    finally:
+        con.close()
+    print(f"exported {report.conversations} conversation(s), {report.messages} message(s) to {report.out_dir}")
+    return 0
+
+
+def cmd_hold(args: argparse.Namespace) -> int:
+    from eur_pipeline.compliance import holds
+    from eur_pipeline.compliance.dates import parse_day
+
+    start = parse_day(getattr(args, "from_date", None), "--from")
+    end = parse_day(getattr(args, "to_date", None), "--to")
+    _, con = _compliance_warehouse(args)
+    try:
+        if args.hold_command == "add":
+            hold = holds.add_hold(con, args.user, args.reason, start, end, actor=args.actor)
+            print(f"hold {hold.hold_id} placed on {hold.user_jid} ({hold.from_date or '…'} to {hold.to_date or '…'})")
+        elif args.hold_command == "release":
+            hold = holds.release_hold(con, args.hold_id, actor=args.actor)
+            print(f"hold {hold.hold_id} on {hold.user_jid} released")
+        else:
+            headers = [
+                "hold_id",
+                "user_jid",
+                "from_date",
+                "to_date",
+                "reason",
+                "created_at",
+                "created_by",
+                "released_at",
+                "released_by",
+            ]
+            rows = [tuple(vars(h).values()) for h in holds.list_holds(con, include_released=args.all)]
+            write_rows(headers, rows, args.format)
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from eur_pipeline.compliance.store import run_purge
+    from eur_pipeline.config.loader import load_config
+
+    config = load_config(args.config)
+    if not config.warehouse.exists():
+        raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
+    report, synced = run_purge(config, wait_seconds=args.wait, actor=args.actor)
+    counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}
+    print("purge: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; index holds {synced.documents}")
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _compliance_options(p: argparse.ArgumentParser, config_help: str) -> None:
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--actor", help="who is acting, for the audit log (default: the OS user)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eur-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -183,10 +285,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files-per-day", type=int, default=4)
     p.add_argument("--one-file", action="store_true", help="write everything into a single archive")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("search", help="audited full-text search over stored message bodies")
+    _compliance_options(p, config_help)
+    p.add_argument("--user", help="only messages this JID sent or received")
+    p.add_argument("--from", dest="from_date", metavar="DATE", help="first UTC day (YYYY-MM-DD)")
+    p.add_argument("--to", dest="to_date", metavar="DATE", help="last UTC day, inclusive")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("query", help='words (all must match) and "quoted phrases"')
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export", help="eDiscovery export: one .eml per conversation and manifest.csv")
+    _compliance_options(p, config_help)
+    p.add_argument("--thread", help="one conversation, by thread id")
+    p.add_argument("--user", help="a JID's conversations between --from and --to")
+    p.add_argument("--from", dest="from_date", metavar="DATE")
+    p.add_argument("--to", dest="to_date", metavar="DATE")
+    p.add_argument("--query", help="the conversations holding this search's matches")
+    p.add_argument("--out", required=True, help="new or empty folder for the export")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("hold", help="legal holds: add, list, release")
+    hold = p.add_subparsers(dest="hold_command", required=True)
+    h = hold.add_parser("add", help="hold a user's messages (sent or received) in a date range")
+    _compliance_options(h, config_help)
+    h.add_argument("--user", required=True)
+    h.add_argument("--from", dest="from_date", metavar="DATE", help="first UTC day (default: no limit)")
+    h.add_argument("--to", dest="to_date", metavar="DATE", help="last UTC day, inclusive (default: no limit)")
+    h.add_argument("--reason", required=True)
+    h = hold.add_parser("list", help="holds in force (--all: released ones too)")
+    _compliance_options(h, config_help)
+    h.add_argument("--all", action="store_true")
+    h.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    h = hold.add_parser("release", help="release a hold: retention applies again to what it covered")
+    _compliance_options(h, config_help)
+    h.add_argument("hold_id", type=int)
+    p.set_defaults(func=cmd_hold)
+
+    p = sub.add_parser("purge", help="apply eur.yaml's retention now (also a daily Dagster schedule)")
+    _compliance_options(p, config_help)
+    p.set_defaults(func=cmd_purge)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from eur_pipeline.compliance.at_rest import owner_only_umask
+
+    owner_only_umask()  # everything this process writes (warehouse, landing, index, exports) is owner-only
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:

@@ -17,6 +17,7 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import find_config_path, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
+from eur_pipeline.defs.compliance import COMPLIANCE_ASSETS, PURGE_SCHEDULE, eur_purge_job
 from eur_pipeline.defs.recovery import RECOVERY_JOBS
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
@@ -45,10 +46,10 @@ def build_definitions(config_path: str | None = None, loggers: dict | None = Non
     ``loggers``: extra logger definitions (``eur-pipeline run`` adds its terminal logger)."""
     path, config = _config_or_none(config_path)
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=[*ALL_ASSETS, *COMPLIANCE_ASSETS],
         asset_checks=build_checks(config),
-        jobs=[PIPELINE_JOB, *RECOVERY_JOBS],
-        schedules=build_schedules(config, PIPELINE_JOB),
+        jobs=[PIPELINE_JOB, eur_purge_job, *RECOVERY_JOBS],
+        schedules=[*build_schedules(config, PIPELINE_JOB), PURGE_SCHEDULE],
         sensors=[
             *build_sensors(config, PIPELINE_JOB),
             dg.AutomationConditionSensorDefinition(

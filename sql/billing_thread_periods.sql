@@ -30,6 +30,8 @@ events AS (
     SELECT thread_id, date_trunc('month', timezone($tz, started_at))::DATE, initiator, NULL, 0, 0, 1, 0
     FROM conversations
     WHERE started_at BETWEEN $lo AND $hi AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending))
+      -- a thread retention purged keeps its stored contributions, its start included (compute.py)
+      AND thread_id NOT IN (SELECT thread_id FROM purged_threads)
     UNION ALL
     -- records.thread_id is trimmed, non-empty or NULL (the parser strips it): a plain IN finds the
     -- threaded ones, and only records without a threadId need the thread_key() of their parties.

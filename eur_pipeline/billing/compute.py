@@ -202,9 +202,11 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
         con.register("_billing_pending", pending.slice(0, 0) if full else pending)
         try:
             scope = _pending_scope(con, tz, full, pending.num_rows)
+            # a thread retention purged keeps its contributions: its messages are gone, its billing is not
             mine = (
                 "FROM billing_thread_periods WHERE period BETWEEN $first AND $last "
-                "AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending))"
+                "AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending)) "
+                "AND thread_id NOT IN (SELECT thread_id FROM purged_threads)"
             )
             mine_params = {"full": full, "first": scope["first"], "last": scope["last"]}
             pairs_sql = f"SELECT DISTINCT period, user_jid {mine}"
@@ -215,7 +217,11 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
                 "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
                 {"tz": tz, "full": full, "lo": scope["lo"], "hi": scope["hi"]},
             )
-            new_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
+            new_pairs = (
+                con.sql("SELECT DISTINCT period, user_jid FROM billing_thread_periods").to_arrow_table()
+                if full  # every row, purged threads' included
+                else con.sql(pairs_sql, params=mine_params).to_arrow_table()
+            )
             pairs = pa.concat_tables([old_pairs, new_pairs]).group_by(["period", "user_jid"]).aggregate([])
             rows = billing_rows(con, inputs, pairs)
             con.register("_billing_rows", rows)

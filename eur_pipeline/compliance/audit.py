@@ -36,3 +36,12 @@ def record(
         'INSERT INTO audit_log ("at", actor, action, detail) VALUES (?, ?, ?, ?)',
         [datetime.now(UTC), current_actor(actor), action, text],
     )
+
+
+def entries(con: duckdb.DuckDBPyConnection, action: str | None = None) -> list[dict[str, Any]]:
+    """Audit rows, oldest first (``detail`` decoded), optionally of one action."""
+    rows = con.execute(
+        'SELECT "at", actor, action, detail FROM audit_log WHERE ? IS NULL OR action = ? ORDER BY "at", rowid',
+        [action, action],
+    ).fetchall()
+    return [{"at": at, "actor": who, "action": what, "detail": json.loads(detail)} for at, who, what, detail in rows]

@@ -65,7 +65,7 @@ def interpolate_env(value: Any, where: str = "", unset: list[tuple[str, str]] | 
     return _VAR.sub(substitute, value)
 
 
-_PATH_KEYS = ("warehouse", "landing_dir", "reports_dir", "directory", "rates")
+_PATH_KEYS = ("warehouse", "landing_dir", "reports_dir", "directory", "rates", "search_index")
 _SOURCE_PATH_KEYS = ("path", "private_key", "known_hosts")
 
 

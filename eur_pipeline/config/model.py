@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
 from eur_pipeline.errors import ConfigError
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
@@ -72,6 +73,9 @@ class EurConfig(BaseModel):
     directory: Path | None = None
     rates: Path | None = None
     rejected_share_threshold: float = Field(default=0.05, ge=0, le=1)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    search_index: Path | None = None  # full-text index folder (default: beside the warehouse)
     sources: list[SourceConfig] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -98,6 +102,10 @@ class EurConfig(BaseModel):
     @property
     def resolved_reports_dir(self) -> Path:
         return self.reports_dir or self.warehouse.parent / "reports"
+
+    @property
+    def resolved_search_index(self) -> Path:
+        return self.search_index or self.warehouse.parent / "search-index"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

@@ -136,7 +136,8 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
         records = table_metadata(
             con,
             "message_records",
-            "SELECT file_id, record_no, direction, sent_at, thread_id, sender, recipient, body "
+            # never a body (the UI has no login and the event log keeps it): its length only
+            "SELECT file_id, record_no, direction, sent_at, thread_id, sender, recipient, length(body) AS body_chars "
             "FROM message_records ORDER BY sent_at DESC LIMIT 5",
         )
     yield dg.MaterializeResult(asset_key="archive_files", metadata=ledger)
@@ -159,7 +160,8 @@ def messages(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Material
         meta = table_metadata(
             con,
             "messages",
-            "SELECT thread_id, sent_at, sender, recipients, body FROM messages ORDER BY sent_at DESC LIMIT 5",
+            "SELECT thread_id, sent_at, sender, recipients, length(body) AS body_chars FROM messages "
+            "ORDER BY sent_at DESC LIMIT 5",
         )
     return dg.MaterializeResult(metadata={**meta, "threads_refreshed": threads})
 

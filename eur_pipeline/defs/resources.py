@@ -8,11 +8,11 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
+from eur_pipeline.compliance.store import open_private_warehouse
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
 from eur_pipeline.errors import ConfigError, WarehouseError
 from eur_pipeline.warehouse.connection import WarehouseLockedError
-from eur_pipeline.warehouse.migrations import open_warehouse
 
 
 class EurResource(dg.ConfigurableResource):
@@ -35,10 +35,11 @@ class EurResource(dg.ConfigurableResource):
         self, config: EurConfig | None = None, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A migrated read-write connection; waits (with backoff, reporting via ``on_wait``) while
-        another process — e.g. an analyst's SQL session — holds the DuckDB lock."""
+        another process — e.g. an analyst's SQL session — holds the DuckDB lock. Owner-only files and
+        the configured ``privacy.bodies`` mode are enforced on open."""
         config = config or self.load()
         try:
-            con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+            con = open_private_warehouse(config, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
         except (ConfigError, WarehouseError, WarehouseLockedError) as exc:
             # retrying cannot help (the lock was already waited for): fail the step with the one-line cause
             raise dg.Failure(description=str(exc), allow_retries=False) from None

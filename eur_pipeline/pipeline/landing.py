@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+from eur_pipeline.compliance.at_rest import DIR_MODE, restrict
 from eur_pipeline.errors import local_file_error
 from eur_pipeline.names import landing_name
 from eur_pipeline.sources.base import fsync_dir
@@ -38,8 +39,9 @@ def keep_backup(staged: Path, landing_dir: Path, source: str, name: str, sha256:
     try:
         if target.exists() and not _same_content(target, sha256):
             target = target.with_name(f"{target.name}.{sha256[:12]}")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         os.replace(staged, target)
+        restrict(target)  # owner-only, whatever the umask was when it was downloaded
         fsync_dir(target.parent)
     except OSError as exc:
         raise local_file_error("keep the backup copy", target, exc) from None

@@ -13,17 +13,22 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from eur_pipeline.compliance.privacy import body_expression, extra_expression, stored_mode
+from eur_pipeline.compliance.settings import BodyMode
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import FileIdentity, forget_file, insert_file, record_sighting
 
-# thread_id is stored as its thread key (trimmed, '' as NULL): transforms then match it as stored.
-_RECORD_COLUMNS = (
-    "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
-    "recipient_resource, body, extra"
-)
+
+def _record_columns(mode: BodyMode) -> str:
+    """The batch's columns as stored: thread_id as its thread key (trimmed, '' as NULL, so transforms
+    match it as stored), the body as the privacy mode says, and the digest messages fold on."""
+    return (
+        "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
+        f"recipient_resource, {body_expression(mode)}, {extra_expression(mode)}, sha256(body)"
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ def load_archive(
     ``replace`` (reprocess): the file's earlier rows are removed in the same transaction, so the tables
     end as if this parse had been the first; its source sightings are left as they are."""
     result = ParseResult()
+    mode = stored_mode(con)
+    columns = _record_columns(mode)
     try:
         with transaction(con):
             if replace:
@@ -55,7 +62,7 @@ def load_archive(
             for batch in parse(result):
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
                 # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
-                con.execute(f"INSERT INTO message_records SELECT ?, {_RECORD_COLUMNS} FROM batch", [ident.file_id])
+                con.execute(f"INSERT INTO message_records SELECT ?, {columns} FROM batch", [ident.file_id])
                 loaded += batch.num_rows
                 fault_point("mid_load")
                 if on_batch:
@@ -64,7 +71,8 @@ def load_archive(
             if rejects.num_rows:
                 con.register("_eur_rejects", rejects)
                 con.execute(
-                    "INSERT INTO rejected_records SELECT ?, record_no, reason, raw FROM _eur_rejects",
+                    f"INSERT INTO rejected_records SELECT ?, record_no, reason, {body_expression(mode, 'raw')} "
+                    "FROM _eur_rejects",
                     [ident.file_id],
                 )
                 con.unregister("_eur_rejects")

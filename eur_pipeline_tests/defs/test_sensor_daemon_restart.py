@@ -22,7 +22,8 @@ import yaml
 
 from eur_pipeline.defs.partitions import REQUESTED
 from eur_pipeline_tests.conftest import archive_text, chat, drop
-from eur_pipeline_tests.defs.test_production import (  # noqa: F401  (pg_database: a fixture)
+from eur_pipeline_tests.defs.conftest import instance_env
+from eur_pipeline_tests.defs.test_production import BIN, REPO, _stop, _wait_for
     BIN,
     REPO,
     _stop,
@@ -65,7 +66,7 @@ class Daemon:
 
 
 @pytest.fixture
-def deployment(pg_database: str, tmp_path: Path) -> Iterator[tuple[Path, Daemon, dg.DagsterInstance]]:  # noqa: F811
+def deployment(pg_database: str, tmp_path: Path) -> Iterator[tuple[Path, Daemon, dg.DagsterInstance]]:
     root = tmp_path
     home = root / "dagster_home"
     home.mkdir()

@@ -46,7 +46,9 @@ def test_dg_list_defs_shows_every_asset_check_sensor_and_schedule(config: Path) 
     assert result.returncode == 0, result.stderr[-2000:]
     listed = json.loads(result.stdout)
     assets = {a["asset_key"] for a in listed["assets"]}
-    assert assets == {"archive_files", "message_records", "messages", "conversations", "billing", "reports"}
+    assert assets == {
+        "archive_files", "message_records", "messages", "conversations", "billing", "reports", "search_index",
+    }  # fmt: skip
     checks = {c["name"] for c in listed["asset_checks"]}
     assert {
         "conversations_schema",
@@ -60,5 +62,5 @@ def test_dg_list_defs_shows_every_asset_check_sensor_and_schedule(config: Path) 
         "freshness_drop",
     } <= checks
     assert {s["name"] for s in listed["sensors"]} >= {"ingest_drop", "eur_automation"}
-    assert {s["name"] for s in listed["schedules"]} >= {"collect_drop"}
-    assert {j["name"] for j in listed["jobs"]} >= {"eur_pipeline_job"}
+    assert {s["name"] for s in listed["schedules"]} >= {"collect_drop", "eur_purge_daily"}
+    assert {j["name"] for j in listed["jobs"]} >= {"eur_pipeline_job", "eur_purge_job"}

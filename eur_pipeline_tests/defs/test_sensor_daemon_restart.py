@@ -24,13 +24,6 @@ from eur_pipeline.defs.partitions import REQUESTED
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 from eur_pipeline_tests.defs.conftest import instance_env
 from eur_pipeline_tests.defs.test_production import BIN, REPO, _stop, _wait_for
-    BIN,
-    REPO,
-    _stop,
-    _wait_for,
-    instance_env,
-    pg_database,
-)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -96,15 +96,15 @@ def test_a_read_only_landing_folder_names_the_path_and_the_next_run_recovers(mou
 
 def test_permission_denied_names_the_path_and_the_next_run_recovers(tmp_path: Path) -> None:
     incoming, inputs, config = _inputs(tmp_path)
-    landing = tmp_path / "landing"
-    landing.mkdir()
+    landing = tmp_path / "landing" / "archiver"  # the source's backup folder
+    landing.mkdir(parents=True)
     landing.chmod(0o500)
     if IS_ROOT and shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is needed to drop CAP_DAC_OVERRIDE as root")
     try:
         run = _run_unprivileged(config) if IS_ROOT else run_cli(config)
         assert run.returncode == 1
-        _assert_one_line_naming(run.stderr, landing / ".incoming", "Permission denied")
+        _assert_one_line_naming(run.stderr, landing, "Permission denied")
         assert sorted(p.name for p in incoming.iterdir()) == sorted(inputs)
     finally:
         landing.chmod(0o700)

@@ -44,12 +44,13 @@ events AS (
       AND ($full OR r.thread_id IN (SELECT thread_id FROM _billing_pending)
            OR (r.thread_id IS NULL AND thread_key(NULL, r.sender, r.recipient) IN (SELECT thread_id FROM _billing_pending)))
 )
-SELECT thread_id, period, user_jid, source,
+-- A directory alias (registered relation _user_aliases: alias → handle) counts as its handle's user.
+SELECT thread_id, period, coalesce(a.handle, e.user_jid) AS user_jid, source,
        sum(sent)::INTEGER                        AS messages_sent,
        sum(received)::INTEGER                    AS messages_received,
        (sum(sent) + sum(received) > 0)::INTEGER  AS participated,
        sum(started)::INTEGER                     AS conversations_started,
        sum(records)::INTEGER                     AS records
-FROM events
-GROUP BY thread_id, period, user_jid, source
-ORDER BY period, user_jid;
+FROM events e LEFT JOIN _user_aliases a ON a.alias = e.user_jid
+GROUP BY thread_id, period, coalesce(a.handle, e.user_jid), source
+ORDER BY period, 3;

@@ -7,6 +7,12 @@
 CREATE OR REPLACE MACRO eur_timezone() AS
     coalesce((SELECT value FROM eur_settings WHERE key = 'timezone'), 'UTC');
 
+-- eur_local(instant): a stored UTC instant as a local TIMESTAMP in the reporting timezone.
+CREATE OR REPLACE MACRO eur_local(instant) AS timezone(eur_timezone(), instant);
+
+-- eur_this_month(): the first day of the current month in the reporting timezone (billing's `period`).
+CREATE OR REPLACE MACRO eur_this_month() AS date_trunc('month', eur_local(now()))::DATE;
+
 -- eur_extension(jid, n): rightmost n digits of a numeric local part (shorter as is), else NULL.
 -- Same rule as eur_pipeline.billing.directory.extension_of.
 CREATE OR REPLACE MACRO eur_extension(jid, n) AS
@@ -16,6 +22,59 @@ CREATE OR REPLACE MACRO eur_extension(jid, n) AS
 -- eur_corporation(site): the site's first path segment ("Corporation 1/Avaya IM" -> "Corporation 1").
 CREATE OR REPLACE MACRO eur_corporation(site) AS
     coalesce(nullif(trim(split_part(site, '/', 1)), ''), '(no site)');
+
+-- ---------------------------------------------------------------- people and messages, for joining
+
+-- Every user seen in billing (attributes of their latest period) or listed in the directory (not seen
+-- yet: messages_total 0; a directory row keyed by extension alone has no user_jid).
+CREATE OR REPLACE VIEW users AS
+WITH billed AS (
+    SELECT user_jid,
+           arg_max(extension, period)                                 AS extension,
+           arg_max(name, period)                                      AS name,
+           arg_max(department, period)                                AS department,
+           arg_max(cost_center, period)                               AS cost_center,
+           arg_max(site, period)                                      AS site,
+           min(period)                                                AS first_period,
+           max(period)                                                AS last_period,
+           sum(messages_sent + messages_received)                     AS messages_total
+    FROM billing
+    GROUP BY user_jid
+)
+SELECT * FROM billed
+UNION ALL
+SELECT d.user_jid, d.extension, d.name, d.department, d.cost_center, d.site,
+       NULL::DATE AS first_period, NULL::DATE AS last_period, 0::HUGEINT AS messages_total
+FROM directory AS d
+WHERE NOT EXISTS (SELECT 1 FROM billed AS b WHERE b.user_jid = d.handle OR b.extension = d.handle);
+
+-- One row per message × recipient (the `recipients` list unnested), with local time.
+CREATE OR REPLACE VIEW message_recipients AS
+SELECT message_id,
+       thread_id,
+       sent_at,
+       eur_local(sent_at)                                             AS sent_local,
+       sender,
+       unnest(recipients)                                             AS recipient
+FROM messages;
+
+-- messages with local-time columns (day, month = billing period, ISO weekday, hour).
+CREATE OR REPLACE VIEW messages_local AS
+SELECT *,
+       eur_local(sent_at)                                             AS sent_local,
+       eur_local(sent_at)::DATE                                       AS sent_day,
+       date_trunc('month', eur_local(sent_at))::DATE                  AS period,
+       isodow(eur_local(sent_at))                                     AS weekday,
+       hour(eur_local(sent_at))                                       AS hour
+FROM messages;
+
+-- conversations with local start and end, and the billing period they started in.
+CREATE OR REPLACE VIEW conversations_local AS
+SELECT *,
+       eur_local(started_at)                                          AS started_local,
+       eur_local(ended_at)                                            AS ended_local,
+       date_trunc('month', eur_local(started_at))::DATE               AS period
+FROM conversations;
 
 -- ---------------------------------------------------------------- chargeback roll-ups (from billing)
 -- `conversations` is not summed: one conversation has several participants. conversations_started

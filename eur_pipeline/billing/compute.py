@@ -202,6 +202,7 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
             return 0
         # a full rebuild reads every thread: no queue to match each row against (memory under the cap)
         con.register("_billing_pending", pending.slice(0, 0) if full else pending)
+        con.register("_user_aliases", inputs.directory.alias_table())
         try:
             scope = _pending_scope(con, tz, full, pending.num_rows)
             # a thread retention purged keeps its contributions: its messages are gone, its billing is not
@@ -237,10 +238,12 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
                 "DELETE FROM pending_threads WHERE stage = 'billing'"
                 + ("" if full else " AND thread_id IN (SELECT thread_id FROM _billing_pending)")
             )
+            if full:  # the inputs changed (or a full rebuild): the stored directory follows them
+                inputs.directory.store(con)
             _set_setting(con, "billing.fingerprint", fingerprint)
             _set_setting(con, "timezone", tz)
         finally:
-            for name in ("_billing_pending", "_billing_rows", "_billing_touched"):
+            for name in ("_billing_pending", "_billing_rows", "_billing_touched", "_user_aliases"):
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(name)
     return rows.num_rows

@@ -16,7 +16,7 @@ from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
 from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.errors import ConfigError
 
-_SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
 
 
 class SourceConfig(BaseModel):

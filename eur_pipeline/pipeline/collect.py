@@ -19,10 +19,13 @@ import duckdb
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, SourceError
 from eur_pipeline.faults import fault_point
+from eur_pipeline.pipeline import progress as progress_events
 from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_path
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
-from eur_pipeline.sources.registry import open_source
+from eur_pipeline.sources.ledger_view import SourceLedger
+from eur_pipeline.sources.registry import open_source, source_format
+from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import (
     FileIdentity,
     file_id_of,
@@ -103,6 +106,7 @@ def load_landed(
     path: Path,
     landing_dir: Path,
     on_batch: Callable[[int], None] | None = None,
+    on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
 ) -> LoadOutcome:
     """Load a landed file atomically: in two parts in parallel when it can be cut, else whole."""
     cut = split_cut(ident.format, path)
@@ -111,11 +115,11 @@ def load_landed(
         scratch = parse_scratch(landing_dir)
         try:
             return load_archive(
-                con, ident, lambda result: parse_split(ident.format, path, cut, result, scratch), on_batch
+                con, ident, lambda result: parse_split(ident.format, path, cut, result, scratch), on_batch, on_commit
             )
         except SplitParseFailed as exc:
             log.info("%s: %s; parsing it whole", path.name, exc)
-    return load_archive(con, ident, parser_for(ident.format, path), on_batch)
+    return load_archive(con, ident, parser_for(ident.format, path), on_batch, on_commit)
 
 
 def collect_file(
@@ -142,13 +146,16 @@ def collect_file(
         size_bytes=fetched.size,
         sha256=fetched.sha256,
         remote_mtime=remote.mtime,
-        format=cfg.format,
+        format=source_format(cfg),
         landing_path="",  # set once the backup copy is kept
         collected_at=datetime.now(UTC),
     )
     if ledger_status(con, fetched.sha256) is not None:
         staged.unlink(missing_ok=True)
-        record_sighting(con, ident)
+        with transaction(con):
+            record_sighting(con, ident)
+            if fetched.on_commit:  # e.g. a database batch already loaded (a warehouse rebuilt from the
+                fetched.on_commit(con, ident.file_id)  # landing copies): its ids move the watermark
         _complete(con, src, cfg, remote, report)
         return FileResult(
             cfg.name,
@@ -161,7 +168,9 @@ def collect_file(
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
     ident = replace(ident, landing_path=str(landed))
     fault_point("before_commit")
-    outcome = load_landed(con, ident, landed, config.landing_dir, on_batch=_progress_logger(cfg.name, remote))
+    outcome = load_landed(
+        con, ident, landed, config.landing_dir, on_batch=_progress_logger(cfg.name, remote), on_commit=fetched.on_commit
+    )
     if outcome.status == "quarantined":
         log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
     fault_point("before_complete")
@@ -192,6 +201,9 @@ def collect_source(
     wanted = set(names) if names is not None else None
     try:
         with open_source(cfg) as src:
+            resume = getattr(src, "resume", None)
+            if resume is not None:
+                resume(SourceLedger(con, cfg.name))
             listing = src.list_files()
             if wanted is not None:
                 candidates = sorted((f for f in listing if f.name in wanted and f.size > 0), key=lambda f: f.name)
@@ -199,6 +211,7 @@ def collect_source(
                 candidates = ready_files(listing, cfg.min_age_seconds, now=now)
             if max_files is not None:
                 candidates = candidates[:max_files]
+            progress_events.source_started(cfg.name, len(candidates))
             for remote in candidates:
                 try:
                     result = collect_file(con, config, cfg, src, remote, report)
@@ -208,11 +221,13 @@ def collect_source(
                     result = FileResult(cfg.name, remote.name, "failed", detail=str(exc))
                     log.warning("%s", exc)
                 report.files.append(result)
+                progress_events.file_done(result)
                 if progress:
                     progress(result)
     except SourceError as exc:
         report.error = str(exc)
         log.error("%s", exc)
+    progress_events.source_done(report)
     return report
 
 

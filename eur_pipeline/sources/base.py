@@ -1,7 +1,11 @@
-"""The source protocol: list → fetch to a local temporary file → complete after the warehouse commit.
+"""The source protocol: list units → fetch each to a local file → complete after the warehouse commit.
 
-A source never decides what is loaded; the collector (``eur_pipeline.pipeline.collect``) does, and
-calls ``complete`` only once the file's data is committed.
+A unit is a file at the source, or (database sources) a bounded batch of rows materialized as one
+canonical file; downstream of ``fetch`` the two are the same. A source never decides what is
+loaded; the collector (``eur_pipeline.pipeline.collect``) does, and calls ``complete`` only once the
+unit's data is committed. Optional members: ``default_format`` (the format of the units when the
+config names none) and ``resume(ledger)`` (called before listing with a read view of what the
+warehouse already holds from this source, for sources that list incrementally).
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ import fnmatch
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -45,6 +49,9 @@ class FetchedFile:
     path: Path
     size: int
     sha256: str
+    # Bookkeeping the unit writes in the same transaction as its ledger row (``con, file_id``), e.g.
+    # a database source's row ids: what makes its watermark exactly-once.
+    on_commit: Callable[[Any, str], None] | None = None
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import FileIdentity, insert_file, record_sighting
+from eur_pipeline.warehouse.sql_files import read_sql
 
 
 def _record_columns(mode: BodyMode) -> str:
@@ -45,19 +46,25 @@ def load_archive(
     ident: FileIdentity,
     parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
     on_batch: Callable[[int], None] | None = None,
+    on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
 ) -> LoadOutcome:
-    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row."""
+    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row.
+    ``on_commit`` (the unit's own bookkeeping) runs inside the same transaction either way."""
     result = ParseResult()
     mode = stored_mode(con)
     columns = _record_columns(mode)
     try:
         with transaction(con):
             loaded = 0
+            upstream = carries_upstream_ids(con, ident.format)
             for batch in parse(result):
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
                 # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
-                con.execute(f"INSERT INTO message_records SELECT ?, {columns} FROM batch", [ident.file_id])
-                loaded += batch.num_rows
+                if upstream:
+                    loaded += insert_new_upstream(con, ident, columns, batch)
+                else:
+                    con.execute(f"INSERT INTO message_records SELECT ?, {columns} FROM batch", [ident.file_id])
+                    loaded += batch.num_rows
                 fault_point("mid_load")
                 if on_batch:
                     on_batch(loaded)
@@ -78,9 +85,45 @@ def load_archive(
                 [ident.file_id],
             )
             record_sighting(con, ident)
+            if on_commit:
+                on_commit(con, ident.file_id)
         return LoadOutcome(ident.file_id, "parsed", loaded, rejects.num_rows, None)
     except QuarantineError as exc:
         with transaction(con):
             insert_file(con, ident, "quarantined", str(exc), 0, 0)
             record_sighting(con, ident)
+            if on_commit:
+                on_commit(con, ident.file_id)
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
+
+
+def carries_upstream_ids(con: duckdb.DuckDBPyConnection, format_name: str) -> bool:
+    """Does this format's records carry ``extra.upstream_id`` (a format class with ``upstream_ids = True``)?"""
+    from eur_pipeline.formats.registry import format_class
+
+    if not getattr(format_class(format_name), "upstream_ids", False):
+        return False
+    con.execute(read_sql("upstream_ids.sql"))
+    return True
+
+
+def insert_new_upstream(
+    con: duckdb.DuckDBPyConnection, ident: FileIdentity, columns: str, batch: pa.RecordBatch
+) -> int:
+    """Insert the batch's records except those whose upstream id an earlier file loaded (a message the
+    upstream system exported again counts once); remember the new ids. Returns the records inserted."""
+    params = {"file": ident.file_id, "format": ident.format}
+    seen_elsewhere = (
+        "EXISTS (SELECT 1 FROM upstream_ids u WHERE u.format = $format AND u.file_id <> $file "
+        "AND u.upstream_id = batch.extra->>'upstream_id')"
+    )
+    row = con.execute(
+        f"INSERT INTO message_records SELECT $file, {columns} FROM batch WHERE NOT {seen_elsewhere}", params
+    ).fetchone()
+    con.execute(
+        "INSERT INTO upstream_ids SELECT DISTINCT $format, extra->>'upstream_id', $file FROM batch "
+        "WHERE extra->>'upstream_id' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upstream_ids u "
+        "WHERE u.format = $format AND u.upstream_id = batch.extra->>'upstream_id')",
+        params,
+    )
+    return int(row[0]) if row else 0

@@ -1,4 +1,6 @@
-"""PostgreSQL for the Dagster instance tests: a fresh, uniquely named database per test module."""
+"""PostgreSQL for the Dagster instance tests: a fresh, uniquely named database per test module; and
+``request.node.rep_call`` so a fixture sees whether its test failed (the UI tests keep a screenshot
+of the page a failure left behind)."""
 
 from __future__ import annotations
 
@@ -38,3 +40,10 @@ def pg_database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -23,7 +23,8 @@ import yaml
 from eur_pipeline.defs.partitions import REQUESTED
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 from eur_pipeline_tests.defs.conftest import instance_env
-from eur_pipeline_tests.defs.test_production import BIN, REPO, _stop, _wait_for
+from eur_pipeline_tests.defs.processes import BIN, stop, wait_for
+from eur_pipeline_tests.defs.test_production import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -78,7 +79,7 @@ def deployment(pg_database: str, tmp_path: Path) -> Iterator[tuple[Path, Daemon,
             yield root, daemon, instance
     finally:
         if daemon.proc is not None:
-            _stop(daemon.proc)
+            stop(daemon.proc)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -109,7 +110,7 @@ def test_a_daemon_killed_mid_way_and_restarted_misses_nothing_and_loads_nothing_
     for i, name in enumerate(first):
         drop(incoming, name, _archive(i))
     daemon.start()
-    _wait_for("the first files", lambda: sorted(_loaded(warehouse)) == first, timeout=240, explain=daemon.tail)
+    wait_for("the first files", lambda: sorted(_loaded(warehouse)) == first, timeout=240, explain=daemon.tail)
 
     # more files, seen by the sensor but not yet requested when the daemon dies
     second = [f"IMArchive_b{i}.xml" for i in range(3)]
@@ -127,7 +128,7 @@ def test_a_daemon_killed_mid_way_and_restarted_misses_nothing_and_loads_nothing_
         os.utime(drop(incoming, name, _archive(i)), (stamp, stamp))
     daemon.start()
     everything = sorted([*first, *second, "IMArchive_late.xml", *burst])
-    _wait_for("every file", lambda: sorted(_loaded(warehouse)) == everything, timeout=300, explain=daemon.tail)
+    wait_for("every file", lambda: sorted(_loaded(warehouse)) == everything, timeout=300, explain=daemon.tail)
     time.sleep(35)  # two more ticks: nothing is requested again
     names = _loaded(warehouse)
     assert sorted(names) == everything and len(names) == len(set(names))  # each exactly once

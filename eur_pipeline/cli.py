@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from eur_pipeline.errors import ConfigError, EurError, WarehouseError
+from eur_pipeline.errors import ConfigError, EurError, UsageError, WarehouseError
 from eur_pipeline.names import shown
 
 log = logging.getLogger("eur_pipeline")
@@ -140,7 +140,7 @@ def cmd_mail_reports(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if config.mail is None:
-        raise EurError(f"{find_config_path(args.config)}: no mail: block (smtp_host, sender, recipients)")
+        raise ConfigError(f"{find_config_path(args.config)}: no mail: block (smtp_host, sender, recipients)")
     if not config.warehouse.exists():
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     con = open_warehouse(config.warehouse, wait_seconds=args.wait)
@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EurError as exc:
         log.debug("details", exc_info=True)
         print(f"eur-pipeline {args.command}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError | WarehouseError) else 1
+        return 2 if isinstance(exc, ConfigError | WarehouseError | UsageError) else 1
     except KeyboardInterrupt:
         print(f"eur-pipeline {args.command}: interrupted", file=sys.stderr)
         return 130

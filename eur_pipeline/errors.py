@@ -46,3 +46,8 @@ def local_file_error(doing: str, path: object, exc: OSError) -> LocalFileError:
 class WarehouseError(EurError):
     """The warehouse cannot be opened or is not ours (a folder, another file, a newer schema): retrying
     cannot help; the message names the path and what to change."""
+
+
+class UsageError(EurError):
+    """The command asks for something that cannot be done as asked (an unknown id, a released hold, a
+    refused mode): exit code 2, like a configuration error; nothing was changed."""

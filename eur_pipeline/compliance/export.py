@@ -29,7 +29,7 @@ from eur_pipeline.compliance.holds import bare_jid
 from eur_pipeline.compliance.privacy import require_bodies
 from eur_pipeline.compliance.search import matching_rows, normalise
 from eur_pipeline.compliance.sql import first_row
-from eur_pipeline.errors import ConfigError, EurError
+from eur_pipeline.errors import ConfigError, UsageError
 
 MANIFEST = "manifest.csv"
 ERASED = "(body not stored: erased by retention)"
@@ -62,7 +62,7 @@ def _threads(con: duckdb.DuckDBPyConnection, sel: Selection, index_dir: Path | N
     if sel.thread is not None:
         found = con.execute("SELECT thread_id FROM conversations WHERE thread_id = ?", [sel.thread]).fetchall()
         if not found:
-            raise EurError(f"no conversation with thread id {sel.thread!r}")
+            raise UsageError(f"no conversation with thread id {sel.thread!r}")
         return [sel.thread]
     if sel.query is not None:
         if index_dir is None:

@@ -15,7 +15,7 @@ import duckdb
 from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.dates import check_range
 from eur_pipeline.compliance.sql import first_row
-from eur_pipeline.errors import ConfigError, EurError
+from eur_pipeline.errors import ConfigError, UsageError
 from eur_pipeline.formats.avaya_presence import split_jid
 from eur_pipeline.warehouse.connection import transaction
 
@@ -87,9 +87,9 @@ def release_hold(con: duckdb.DuckDBPyConnection, hold_id: int, actor: str | None
     with transaction(con):
         row = first_row(con.execute(f"SELECT {_COLUMNS} FROM legal_holds WHERE hold_id = ?", [hold_id]))
         if row is None:
-            raise EurError(f"no legal hold {hold_id} (see `eur-pipeline hold list`)")
+            raise UsageError(f"no legal hold {hold_id} (see `eur-pipeline hold list`)")
         if row[7] is not None:
-            raise EurError(f"legal hold {hold_id} was already released at {row[7]} by {row[8]}")
+            raise UsageError(f"legal hold {hold_id} was already released at {row[7]} by {row[8]}")
         row = first_row(
             con.execute(
                 f"UPDATE legal_holds SET released_at = ?, released_by = ? WHERE hold_id = ? RETURNING {_COLUMNS}",

@@ -22,7 +22,7 @@ import duckdb
 from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.settings import BodyMode
 from eur_pipeline.compliance.sql import count_of, first_row
-from eur_pipeline.errors import EurError
+from eur_pipeline.errors import UsageError
 from eur_pipeline.warehouse.connection import transaction
 
 SETTING = "privacy.bodies"
@@ -31,7 +31,7 @@ HASH_PREFIX = "sha256:"
 _HASHED_RAW = "^sha256:[0-9a-f]{64}$"
 
 
-class BodiesNotKept(EurError):
+class BodiesNotKept(UsageError):
     """Search and export need the bodies, and this warehouse does not keep them."""
 
 

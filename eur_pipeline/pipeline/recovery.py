@@ -19,7 +19,7 @@ import duckdb
 from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.compliance import audit
 from eur_pipeline.config import EurConfig
-from eur_pipeline.errors import EurError
+from eur_pipeline.errors import UsageError
 from eur_pipeline.names import shown
 from eur_pipeline.pipeline.backups import list_backups
 from eur_pipeline.pipeline.collect import load_landed
@@ -84,7 +84,7 @@ def reprocess(
         for file_id in file_ids or []:
             found = file_identities(con, file_id=file_id)
             if not found:
-                raise EurError(f"no collected file with file_id {file_id!r} (see: SELECT file_id FROM archive_files)")
+                raise UsageError(f"no collected file with file_id {file_id!r} (see: SELECT file_id FROM archive_files)")
             idents += found
     report = RecoveryReport()
     for ident in idents:
@@ -114,9 +114,9 @@ def rebuild(config: EurConfig, into: Path, actor: str | None = None) -> Recovery
     """A new warehouse at ``into`` from the landing backups alone (``into`` must not exist yet)."""
     started = time.monotonic()
     if into.exists():
-        raise EurError(f"{into} already exists; rebuild writes a new warehouse (choose another --into)")
+        raise UsageError(f"{into} already exists; rebuild writes a new warehouse (choose another --into)")
     if into.resolve() == config.warehouse.resolve():
-        raise EurError(f"{into} is the configured warehouse; rebuild into a new file")
+        raise UsageError(f"{into} is the configured warehouse; rebuild into a new file")
     formats = {s.name: s.format for s in config.sources}
     backups, sightings = list_backups(config.landing_dir, formats)
     report = RecoveryReport()

@@ -1,15 +1,14 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate; search, export, hold, purge (compliance)
-(docs/design.md, "Command line"; docs/privacy.md)."""
+"""The ``eur-pipeline`` command: run, demo, sql, generate, mail-reports; search, export, hold, purge (compliance)
+(docs/design.md, "Command line"; docs/privacy.md; docs/mail.md)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 
 from eur_pipeline.errors import EurError
@@ -29,9 +28,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from eur_pipeline.output import CollectProgress
+    from eur_pipeline.pipeline.progress import watching
     from eur_pipeline.runner import run_pipeline
 
-    outcome = run_pipeline(args.config)
+    with watching(CollectProgress()):  # a bar on a terminal, one line per source otherwise
+        outcome = run_pipeline(args.config, log_level="DEBUG" if args.verbose else "WARNING")
     print(outcome.summary)
     if not outcome.success:
         print(f"eur-pipeline run: {outcome.reason}", file=sys.stderr)
@@ -41,12 +43,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from eur_pipeline.demo.run import run_demo
+    from eur_pipeline.output import CollectProgress
+    from eur_pipeline.pipeline.progress import watching
 
-    return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
+    with watching(CollectProgress()):
+        return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     from eur_pipeline.config.loader import load_config
+    from eur_pipeline.output import write_rows
     from eur_pipeline.warehouse.connection import connect
 
     config = load_config(args.config)
@@ -61,26 +69,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         rows = cursor.fetchall()
     finally:
         con.close()
-    write_rows(headers, rows, args.format)
+    write_rows(headers, rows, args.format, tz=None if args.utc else ZoneInfo(config.timezone))
     return 0
-
-
-def write_rows(headers: list[str], rows: list[tuple], fmt: str) -> None:
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-    elif fmt == "json":
-        json.dump([dict(zip(headers, r, strict=True)) for r in rows], sys.stdout, default=str, ensure_ascii=False)
-        sys.stdout.write("\n")
-    else:
-        cells = [[("" if v is None else str(v)) for v in r] for r in rows]
-        widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
-        print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-        print("  ".join("-" * w for w in widths))
-        for c in cells:
-            print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
-        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -100,6 +90,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period_arg(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a period YYYY-MM: {text!r}") from None
+
+
+def cmd_mail_reports(args: argparse.Namespace) -> int:
+    from eur_pipeline.billing.mail import MailDeliveryError, send_reports
+    from eur_pipeline.config.loader import find_config_path, load_config
+    from eur_pipeline.warehouse.migrations import open_warehouse
+
+    config = load_config(args.config)
+    if config.mail is None:
+        raise EurError(f"{find_config_path(args.config)}: no mail: block (smtp_host, sender, recipients)")
+    if not config.warehouse.exists():
+        raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
+    con = open_warehouse(config.warehouse, wait_seconds=args.wait)
+    try:
+        outcomes = send_reports(con, config, args.period, dry_run=args.dry_run, force=args.force)
+    except MailDeliveryError as exc:
+        print(f"eur-pipeline mail-reports: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    for outcome in outcomes:
+        print(outcome.line())
+    if not outcomes:
+        print("no recipients configured (mail.recipients)")
+    return 0
+
+
 def _compliance_warehouse(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """(config, connection) for a compliance command: the warehouse must exist already."""
     from eur_pipeline.compliance.store import open_private_warehouse
@@ -112,8 +134,11 @@ def _compliance_warehouse(args: argparse.Namespace):  # type: ignore[no-untyped-
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     from eur_pipeline.compliance.dates import parse_day
     from eur_pipeline.compliance.search import COLUMNS, search
+    from eur_pipeline.output import write_rows
 
     start, end = parse_day(args.from_date, "--from"), parse_day(args.to_date, "--to")
     config, con = _compliance_warehouse(args)
@@ -121,7 +146,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         rows = search(con, config.resolved_search_index, args.query, args.user, start, end, actor=args.actor)
     finally:
         con.close()
-    write_rows(COLUMNS, rows, args.format)
+    write_rows(COLUMNS, rows, args.format, tz=ZoneInfo(config.timezone))
     return 0
 
 
@@ -148,12 +173,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_hold(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     from eur_pipeline.compliance import holds
     from eur_pipeline.compliance.dates import parse_day
+    from eur_pipeline.output import write_rows
 
     start = parse_day(getattr(args, "from_date", None), "--from")
     end = parse_day(getattr(args, "to_date", None), "--to")
-    _, con = _compliance_warehouse(args)
+    config, con = _compliance_warehouse(args)
     try:
         if args.hold_command == "add":
             hold = holds.add_hold(con, args.user, args.reason, start, end, actor=args.actor)
@@ -174,7 +202,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
                 "released_by",
             ]
             rows = [tuple(vars(h).values()) for h in holds.list_holds(con, include_released=args.all)]
-            write_rows(headers, rows, args.format)
+            write_rows(headers, rows, args.format, tz=ZoneInfo(config.timezone))
     finally:
         con.close()
     return 0
@@ -201,9 +229,19 @@ def _compliance_options(p: argparse.ArgumentParser, config_help: str) -> None:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eur-pipeline")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eur-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     config_help = "eur.yaml to use (default: $EUR_CONFIG, then ./eur.yaml)"
 
@@ -222,8 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help=config_help)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
+    p.add_argument("--utc", action="store_true", help="show instants in UTC (default: the configured timezone)")
     p.add_argument("query")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("mail-reports", help="mail each mail.recipients entry its scope's report for a period")
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--period", type=_period_arg, help="YYYY-MM (default: the previous month in `timezone`)")
+    p.add_argument("--dry-run", action="store_true", help="compose and list the mails; send and record nothing")
+    p.add_argument("--force", action="store_true", help="send again what was already sent for the period")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
+    p.set_defaults(func=cmd_mail_reports)
 
     p = sub.add_parser("generate", help="write realistic synthetic archive files")
     p.add_argument("out_dir")

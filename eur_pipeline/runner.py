@@ -63,7 +63,7 @@ def warehouse_summary(config: EurConfig) -> str:
     )
 
 
-def run_pipeline(config_path: str | None = None) -> RunOutcome:
+def run_pipeline(config_path: str | None = None, log_level: str = "INFO") -> RunOutcome:
     """Materialize every asset once (checks included). Quarantined files do not fail the run; an
     unreachable source or a failed step does, with a one-line reason."""
     path = str(find_config_path(config_path))
@@ -80,7 +80,7 @@ def run_pipeline(config_path: str | None = None) -> RunOutcome:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
     meta = _ingest_metadata(result)
     failed = dict(meta.get("failed_sources") or {})

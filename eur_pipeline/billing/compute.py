@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eur_pipeline.billing.budgets import sync_budget_lines
 from eur_pipeline.billing.directory import Directory, extension_of, load_directory
 from eur_pipeline.billing.rates import Rates, load_rates
 from eur_pipeline.config import EurConfig
@@ -195,6 +196,7 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
     with transaction(con):
         stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
         full = full or stored != [(fingerprint,)]
+        sync_budget_lines(con, inputs.rates)  # budgets change no cost, but budget_status reads them
         pending = con.sql("SELECT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
         if not full and pending.num_rows == 0:
             return 0
@@ -236,6 +238,8 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
                 "DELETE FROM pending_threads WHERE stage = 'billing'"
                 + ("" if full else " AND thread_id IN (SELECT thread_id FROM _billing_pending)")
             )
+            if full:  # the inputs changed (or a full rebuild): the stored directory follows them
+                inputs.directory.store(con)
             _set_setting(con, "billing.fingerprint", fingerprint)
             _set_setting(con, "timezone", tz)
         finally:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from eur_pipeline.errors import ConfigError
@@ -89,6 +90,25 @@ class Directory:
                 "site": pa.array([e.site for e in self.entries], pa.string()),
             }
         )
+
+    def store(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Replace the warehouse's ``directory`` table with these rows (inside the caller's transaction)."""
+        rows = self.to_arrow()
+        rows = rows.append_column(
+            "user_jid", pa.array([None if e.is_extension else e.handle for e in self.entries], pa.string())
+        ).append_column(
+            "extension",
+            pa.array(
+                [e.handle if e.is_extension else extension_of(e.handle, self.extension_length) for e in self.entries],
+                pa.string(),
+            ),
+        )
+        con.execute("DELETE FROM directory")
+        con.register("_directory_rows", rows)
+        try:
+            con.execute("INSERT INTO directory BY NAME SELECT * FROM _directory_rows")
+        finally:
+            con.unregister("_directory_rows")
 
     def fingerprint_rows(self) -> list[tuple[str | None, ...]]:
         """What billing depends on (not line numbers): a reordered file does not force a rebuild."""

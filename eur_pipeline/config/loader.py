@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from eur_pipeline.config.messages import key_path, validation_message
 from eur_pipeline.config.model import EurConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.sources.registry import validate_source_options
@@ -65,6 +66,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 
     defaults = {"warehouse": "./data/warehouse.duckdb", "landing_dir": "./data/landing"}
     out = {k: (resolve(v) if k in _PATH_KEYS else v) for k, v in {**defaults, **raw}.items()}
+    mail = out.get("mail")
+    if isinstance(mail, dict) and mail.get("ca_file"):
+        out["mail"] = {**mail, "ca_file": resolve(mail["ca_file"])}
     sources = out.get("sources")
     if isinstance(sources, list):
         out["sources"] = [
@@ -72,13 +76,6 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             for s in sources
         ]
     return out
-
-
-def _format_validation_error(path: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{path}: {key}: {err['msg']}{more}"
 
 
 def parse_config(raw: Any, path: Path, base: Path | None = None) -> EurConfig:
@@ -95,12 +92,12 @@ def parse_config(raw: Any, path: Path, base: Path | None = None) -> EurConfig:
     try:
         config = EurConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(path, exc)) from None
+        raise ConfigError(f"{path}: {validation_message(exc, EurConfig)}") from None
     for i, source in enumerate(config.sources):
         try:
             validate_source_options(source)
         except ConfigError as exc:
-            raise ConfigError(f"{path}: sources[{i}] ({source.name}): {exc}") from None
+            raise ConfigError(f"{path}: {key_path([i], 'sources')}.{exc}") from None  # "key: reason" from the plugin
     return config
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
+from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.errors import ConfigError
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
@@ -64,6 +65,8 @@ class EurConfig(BaseModel):
     directory: Path | None = None
     rates: Path | None = None
     rejected_share_threshold: float = Field(default=0.05, ge=0, le=1)
+    report_pdf: bool = False  # also print each report to PDF (needs a Chromium on PATH or $EUR_CHROMIUM)
+    mail: MailConfig | None = None
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     search_index: Path | None = None  # full-text index folder (default: beside the warehouse)

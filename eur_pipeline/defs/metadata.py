@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dagster as dg
@@ -57,4 +58,11 @@ def markdown_rows(headers: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")[:60]
+    return str(value).replace("|", "\\|").replace("\n", " ")[:100]
+
+
+def plain_text(doc: str | None, fallback: str = "") -> str:
+    """A docstring's first paragraph as the UI should show it: no reST markup, no hard line breaks."""
+    first = (doc or fallback).strip().split("\n\n")[0]
+    first = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", first)  # :func:`x` -> x
+    return " ".join(first.replace("``", "").split())

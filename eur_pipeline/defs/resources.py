@@ -16,8 +16,7 @@ from eur_pipeline.warehouse.connection import WarehouseLockedError
 
 
 class EurResource(dg.ConfigurableResource):
-    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``), validated once per process
-    and shared by every step, and a warehouse opener."""
+    """The eur.yaml configuration (config_path, else $EUR_CONFIG, else ./eur.yaml), validated once per process and shared by every step, and the warehouse it names."""  # noqa: E501 - one line: the UI shows it as written
 
     config_path: str | None = None
     lock_wait_seconds: float = 600.0

@@ -2,9 +2,11 @@
 
 The sensor only lists; it never downloads, opens the warehouse or deletes (a run does that, under
 the warehouse pool). A file is requested once its size and mtime are unchanged since the previous
-tick and it is older than ``min_age_seconds``. Each requested file becomes a dynamic partition,
-added in the same ``SensorResult``; ready files are batched, one run per ``BATCH_SIZE`` partitions
-(a contiguous range of the keys just added), so a catch-up of 1,000 files is 5 runs, not 1,000.
+tick and it is older than ``min_age_seconds``. Ready files are batched, one unpartitioned run per
+``BATCH_SIZE`` files naming their keys exactly, so a catch-up of 1,000 files is 5 runs, not 1,000.
+Each requested file also becomes a per-file partition (added in the same ``SensorResult``), which
+the ``rerun_file`` job offers in the UI. A source that cannot be listed skips the tick with one line
+saying why (a missing folder, a refused key), never a stack trace every tick.
 
 The cursor stays bounded: a ``floor`` (every file with an older or equal mtime was handled), the
 files requested above the floor (at most ``MAX_REQUESTED``, only within ``LOOKBACK_SECONDS`` of the
@@ -27,7 +29,7 @@ import dagster as dg
 
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.database_sensors import build_database_sensor, is_database_source
-from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, range_tags
+from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.errors import SourceError
 from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.registry import open_source
@@ -125,40 +127,30 @@ def run_key(source: str, batch: list[RemoteFile]) -> str:
     return f"{source}:{batch[0].name}:{len(batch)}:{digest[:16]}"
 
 
-def ingest_run_config(source: str, names: list[str]) -> dict:
-    return {"ops": {"ingest": {"config": {"sources": [source], "files": names}}}}
+def ingest_run_config(source: str, names: list[str], keys: list[str] | None = None) -> dict:
+    config: dict = {"sources": [source], "files": names}
+    if keys:
+        config["keys"] = keys
+    return {"ops": {"ingest": {"config": config}}}
 
 
 def build_requests(source: str, ready: list[RemoteFile], existing: set[str]) -> tuple[list[dg.RunRequest], list[str]]:
-    """Run requests for the ready files, and the partition keys to add (in the order the ranges assume).
-
-    New keys are added together, so each batch of them is a contiguous range: one run per batch.
-    A key that already exists (a file re-uploaded under the same name) gets a run of its own.
-    """
+    """Run requests for the ready files (one unpartitioned run per ``BATCH_SIZE`` files, each naming its
+    files' keys exactly), and the keys not yet among the per-file partitions (``rerun_file`` offers them)."""
     keyed = [(partition_key(source, f.name), f) for f in ready]
-    fresh = [(k, f) for k, f in keyed if k not in existing]
-    again = [(k, f) for k, f in keyed if k in existing]
     requests = []
-    for i in range(0, len(fresh), BATCH_SIZE):
-        batch = fresh[i : i + BATCH_SIZE]
+    for i in range(0, len(keyed), BATCH_SIZE):
+        batch = keyed[i : i + BATCH_SIZE]
         files = [f for _, f in batch]
         requests.append(
             dg.RunRequest(
                 run_key=run_key(source, files),
-                run_config=ingest_run_config(source, [f.name for f in files]),
-                tags={**range_tags(batch[0][0], batch[-1][0]), "eur/source": source, "eur/files": str(len(batch))},
+                run_config=ingest_run_config(source, [f.name for f in files], [k for k, _ in batch]),
+                tags={"eur/source": source, "eur/files": str(len(batch))},
             )
         )
-    for key, f in again:
-        requests.append(
-            dg.RunRequest(
-                run_key=run_key(source, [f]),
-                run_config=ingest_run_config(source, [f.name]),
-                partition_key=key,
-                tags={"eur/source": source, "eur/files": "1"},
-            )
-        )
-    return requests, [k for k, _ in fresh]
+    new_keys = list(dict.fromkeys(k for k, _ in keyed if k not in existing))
+    return requests, new_keys
 
 
 def _sensor_name(source: str) -> str:
@@ -172,8 +164,8 @@ def build_source_sensor(source: SourceConfig, job: dg.UnresolvedAssetJobDefiniti
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Lists source {source.name!r} (never downloads); requests batched per-file partition runs "
-            "for files whose size and mtime are stable across two ticks."
+            f"Lists source {source.name!r} (never downloads) and requests one collect run per batch of up to "
+            f"{BATCH_SIZE} files whose size and mtime are stable across two ticks."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
@@ -182,9 +174,12 @@ def build_source_sensor(source: SourceConfig, job: dg.UnresolvedAssetJobDefiniti
             with open_source(source) as src:
                 listing = src.list_files()  # the source applies the pattern
         except SourceError as exc:
+            # one line in the tick history, not a stack trace every tick; says whether retrying helps
             if not exc.retryable:
-                raise  # authentication / host key / missing folder: fail the tick loudly, no retry helps
-            return dg.SkipReason(f"{source.name}: listing failed, retrying next tick: {exc}")
+                message = f"{exc} (fix eur.yaml or the server; retrying does not help)"
+                context.log.warning(message)
+                return dg.SkipReason(message)
+            return dg.SkipReason(f"{exc} (retrying next tick)")
         plan = plan_tick(listing, cursor, source.min_age_seconds, time.time())
         if not plan.ready:
             return dg.SensorResult(

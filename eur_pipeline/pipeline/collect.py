@@ -19,6 +19,7 @@ import duckdb
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, SourceError
 from eur_pipeline.faults import fault_point
+from eur_pipeline.pipeline import progress as progress_events
 from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_path
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
@@ -210,6 +211,7 @@ def collect_source(
                 candidates = ready_files(listing, cfg.min_age_seconds, now=now)
             if max_files is not None:
                 candidates = candidates[:max_files]
+            progress_events.source_started(cfg.name, len(candidates))
             for remote in candidates:
                 try:
                     result = collect_file(con, config, cfg, src, remote, report)
@@ -219,11 +221,13 @@ def collect_source(
                     result = FileResult(cfg.name, remote.name, "failed", detail=str(exc))
                     log.warning("%s", exc)
                 report.files.append(result)
+                progress_events.file_done(result)
                 if progress:
                     progress(result)
     except SourceError as exc:
         report.error = str(exc)
         log.error("%s", exc)
+    progress_events.source_done(report)
     return report
 
 

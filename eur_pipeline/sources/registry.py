@@ -6,6 +6,7 @@ from functools import cache
 
 from pydantic import ValidationError
 
+from eur_pipeline.config.messages import validation_message
 from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.plugins import load_plugin
@@ -25,9 +26,7 @@ def validate_source_options(config: SourceConfig) -> None:
     try:
         cls.Options.model_validate(config.options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{key}: {err['msg']}") from None
+        raise ConfigError(validation_message(exc, cls.Options, also_known=SourceConfig.model_fields)) from None
     from eur_pipeline.formats.registry import format_class
 
     format_class(source_format(config))

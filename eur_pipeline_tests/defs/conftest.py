@@ -1,8 +1,11 @@
-"""PostgreSQL for the Dagster instance tests: a fresh, uniquely named database per test module."""
+"""PostgreSQL for the Dagster instance tests: a fresh, uniquely named database per test module; and
+``request.node.rep_call`` so a fixture sees whether its test failed (the UI tests keep a screenshot
+of the page a failure left behind)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,3 +19,10 @@ def pg_database() -> Iterator[str]:
     """PostgreSQL missing: the test fails when ``CI`` is set, else skips. Dropped after the module."""
     with fresh_database() as name:
         yield name
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

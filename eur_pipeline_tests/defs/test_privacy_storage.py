@@ -134,7 +134,7 @@ def test_postgres_instance_storage_holds_no_body(
     config_path = _setup(tmp_path, "keep")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")  # the production instance's own file
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")  # the production instance's own file
     for key, value in {"HOST": PG["host"], "PORT": str(PG["port"]), "USER": PG["user"], "PASSWORD": "",
                        "DB": pg_database}.items():  # fmt: skip
         monkeypatch.setenv(f"DAGSTER_PG_{key}", value)

@@ -16,7 +16,7 @@ from eur_pipeline.definitions import PIPELINE_JOB
 from eur_pipeline.defs import sensors
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.defs.sensors import SensorCursor, build_source_sensor, plan_tick, run_key
-from eur_pipeline.errors import PermanentSourceError, TransientSourceError
+from eur_pipeline.errors import TransientSourceError
 from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.local import LocalSource
 
@@ -125,25 +125,25 @@ def test_sensor_requests_batched_runs_and_adds_partitions(local_config: EurConfi
         assert add.partitions_def_name == ARCHIVE_PARTITIONS.name
         assert add.partition_keys == [partition_key("drop", n) for n in names]
         first_run = second.run_requests[0]
-        assert first_run.tags["dagster/asset_partition_range_start"] == "drop:IMArchive_0000.xml"
-        assert first_run.tags["dagster/asset_partition_range_end"] == "drop:IMArchive_0199.xml"
+        assert first_run.partition_key is None  # unpartitioned runs that name their files exactly
         assert first_run.run_config["ops"]["ingest"]["config"]["files"] == names[:200]
+        assert first_run.run_config["ops"]["ingest"]["config"]["keys"] == list(add.partition_keys)[:200]
         assert len({r.run_key for r in second.run_requests}) == 3
         instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, list(add.partition_keys))
         third = _tick(sensor, instance, second.cursor)
         assert not third.run_requests
-        # the same name re-uploaded: an existing partition, so a run of its own
+        # the same name re-uploaded: requested again, its partition already exists
         _write(tmp_path / "incoming", ["IMArchive_0000.xml"], age=30)
         (tmp_path / "incoming" / "IMArchive_0000.xml").write_text("<messages></messages>")
         fourth = _tick(sensor, instance, third.cursor)
         fifth = _tick(sensor, instance, fourth.cursor)
         (rerun,) = fifth.run_requests
-        assert rerun.partition_key == "drop:IMArchive_0000.xml"
+        assert rerun.run_config["ops"]["ingest"]["config"]["keys"] == ["drop:IMArchive_0000.xml"]
         assert not fifth.dynamic_partitions_requests
         assert len(json.loads(fifth.cursor)["requested"]) <= sensors.MAX_REQUESTED
 
 
-def test_transient_listing_error_skips_and_permanent_error_fails(
+def test_listing_errors_skip_the_tick_with_one_line_saying_why(
     local_config: EurConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sensor = build_source_sensor(local_config.sources[0], PIPELINE_JOB)
@@ -157,8 +157,10 @@ def test_transient_listing_error_skips_and_permanent_error_fails(
         assert isinstance(result, dg.SkipReason) and "connection refused" in (result.skip_message or "")
         monkeypatch.undo()
         (tmp_path / "incoming").rmdir()  # the folder is gone: a configuration problem, not a blip
-        with pytest.raises(PermanentSourceError, match="does not exist"):
-            _tick(sensor, instance, "")
+        gone = _tick(sensor, instance, "")
+        assert isinstance(gone, dg.SkipReason)
+        message = gone.skip_message or ""
+        assert "fix eur.yaml" in message and "does not exist" in message and "\n" not in message
 
 
 def test_tick_on_10000_files_stays_far_inside_the_timeout(local_config: EurConfig, tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import FileIdentity, insert_file, record_sighting
-from eur_pipeline.warehouse.sql_files import read_sql
 
 
 def _record_columns(mode: BodyMode) -> str:
@@ -101,10 +100,7 @@ def carries_upstream_ids(con: duckdb.DuckDBPyConnection, format_name: str) -> bo
     """Does this format's records carry ``extra.upstream_id`` (a format class with ``upstream_ids = True``)?"""
     from eur_pipeline.formats.registry import format_class
 
-    if not getattr(format_class(format_name), "upstream_ids", False):
-        return False
-    con.execute(read_sql("upstream_ids.sql"))
-    return True
+    return bool(getattr(format_class(format_name), "upstream_ids", False))
 
 
 def insert_new_upstream(

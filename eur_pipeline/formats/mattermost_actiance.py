@@ -32,7 +32,7 @@ from lxml import etree
 
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.formats.archive import _BoundedReader, decompressed_limit
-from eur_pipeline.formats.avaya_presence import _syntax_reason
+from eur_pipeline.formats.avaya_presence import _syntax_reason, check_document
 from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
 
 ROOT_TAG = "FileDump"
@@ -122,13 +122,7 @@ def open_export(path: Path) -> Iterator[BinaryIO]:
 
 
 def _check_document(element: etree._Element) -> None:
-    tree = element.getroottree()
-    docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise QuarantineError("the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety")
-    root = tree.getroot()
-    if _local(root.tag) != ROOT_TAG:
-        raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>")
+    check_document(element, ROOT_TAG)
 
 
 def _local(tag: Any) -> str:

@@ -4,15 +4,13 @@ of the page a failure left behind)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+from eur_pipeline_tests.postgres import PG, fresh_database, psycopg2_connect
 
 
 def instance_env(home: Path, pg_database: str, config: Path) -> dict[str, str]:
@@ -28,32 +26,14 @@ def instance_env(home: Path, pg_database: str, config: Path) -> dict[str, str]:
     }
 
 
-def psycopg2_connect(dbname: str) -> Any:
-    import psycopg2
-
-    con = psycopg2.connect(dbname=dbname, connect_timeout=5, **PG)
-    con.autocommit = True
-    return con
+__all__ = ["PG", "instance_env", "pg_database", "psycopg2_connect"]
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """PostgreSQL missing: the test fails when ``CI`` is set, else skips. Dropped after the module."""
-    try:
-        admin = psycopg2_connect("postgres")
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 not reachable: {exc}")
-    name = f"eur_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_database() as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,8 +4,6 @@ files) and dropped afterwards; each test starts from empty tables."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,19 +12,11 @@ import pytest
 import yaml
 
 from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline_tests.postgres import fresh_database, psycopg2_connect
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DDL = Path(__file__).resolve().parent / "upstream_ddl"
 PASSWORD_ENV = "EUR_TEST_DB_PASSWORD"
 PASSWORD = "s3cr3t-never-logged"
-
-
-def pg_connect(dbname: str) -> Any:
-    import psycopg2
-
-    con = psycopg2.connect(dbname=dbname, connect_timeout=5, **PG)
-    con.autocommit = True
-    return con
 
 
 class UpstreamDb:
@@ -35,7 +25,7 @@ class UpstreamDb:
     def __init__(self, name: str, ddl: Path) -> None:
         self.name = name
         self.ddl = ddl
-        self.con = pg_connect(name)
+        self.con = psycopg2_connect(name)
         with self.con.cursor() as cur:
             cur.execute(ddl.read_text(encoding="utf-8"))
 
@@ -63,23 +53,12 @@ class UpstreamDb:
 
 
 def _session_db(vendor: str, ddl: str) -> Iterator[UpstreamDb]:
-    try:
-        admin = pg_connect("postgres")
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 not reachable: {exc}")
-    name = f"eur_test_{vendor}_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    db = UpstreamDb(name, DDL / ddl)
-    try:
-        yield db
-    finally:
-        db.con.close()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with fresh_database(f"eur_test_{vendor}") as name:
+        db = UpstreamDb(name, DDL / ddl)
+        try:
+            yield db
+        finally:
+            db.con.close()
 
 
 @pytest.fixture(scope="session")

@@ -49,8 +49,8 @@ def test_database_source_options_are_validated_at_start(vendor_config) -> None:
     from eur_pipeline.errors import ConfigError
 
     wrong = vendor_config([{"name": "of", "kind": "openfire", "dsn": "mysql://u@h/openfire"}])
-    with pytest.raises(ConfigError, match=r"sources\[0\] \(of\): dsn: Value error, only PostgreSQL is supported"):
+    with pytest.raises(ConfigError, match=r"eur.yaml: sources\[0\].dsn: only PostgreSQL is supported"):
         load(wrong)
     no_host = vendor_config([{"name": "ej", "kind": "ejabberd", "dsn": "postgresql://u@h/ejabberd"}])
-    with pytest.raises(ConfigError, match=r"sources\[0\] \(ej\): host: Field required"):
+    with pytest.raises(ConfigError, match=r"eur.yaml: sources\[0\].host"):
         load(no_host)

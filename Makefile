@@ -69,6 +69,7 @@ daemon: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.database_source
+	$(BIN)/python -m bench.sensor_tick
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

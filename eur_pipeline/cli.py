@@ -1,5 +1,8 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate, mail-reports; search, export, hold, purge (compliance)
-(docs/design.md, "Command line"; docs/privacy.md; docs/mail.md)."""
+"""The ``eur-pipeline`` command: run, demo, sql, generate, mail-reports, reprocess, rebuild; search, export,
+hold, purge (compliance) (docs/design.md, "Command line"; docs/privacy.md; docs/mail.md).
+
+Exit codes: 0 done, 1 failed with a one-line reason, 2 configuration or usage error. Expected failures
+print their cause once, without a traceback (``-v`` shows it)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from eur_pipeline.errors import EurError
+from eur_pipeline.errors import ConfigError, EurError, WarehouseError
+from eur_pipeline.names import shown
 
 log = logging.getLogger("eur_pipeline")
 
@@ -28,9 +32,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from eur_pipeline.config.loader import load_config, require_source_secrets
     from eur_pipeline.output import CollectProgress
     from eur_pipeline.pipeline.progress import watching
     from eur_pipeline.runner import run_pipeline
+
+    require_source_secrets(load_config(args.config))  # exit 2 before anything is listed or moved
 
     with watching(CollectProgress()):  # a bar on a terminal, one line per source otherwise
         outcome = run_pipeline(args.config, log_level="DEBUG" if args.verbose else "WARNING")
@@ -71,6 +78,35 @@ def cmd_sql(args: argparse.Namespace) -> int:
         con.close()
     write_rows(headers, rows, args.format, tz=None if args.utc else ZoneInfo(config.timezone))
     return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from eur_pipeline.config.loader import load_config
+    from eur_pipeline.pipeline.recovery import reprocess
+    from eur_pipeline.warehouse.migrations import open_warehouse
+
+    config = load_config(args.config)
+    con = open_warehouse(config.warehouse, wait_seconds=args.wait)
+    try:
+        report = reprocess(con, config, file_ids=args.file_id, quarantined=args.quarantined, actor=args.actor)
+    finally:
+        con.close()
+    for file_id, name, outcome, detail in report.files:
+        print(f"{file_id}  {shown(name)}: {outcome} ({detail})")
+    print(report.summary("reprocessed"))
+    return 1 if report.failed else 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from eur_pipeline.config.loader import load_config
+    from eur_pipeline.pipeline.recovery import rebuild
+
+    config = load_config(args.config)
+    report = rebuild(config, Path(args.into), actor=args.actor)
+    for file_id, name, _, detail in report.failed:
+        print(f"{file_id}  {shown(name)}: {detail}", file=sys.stderr)
+    print(report.summary(f"rebuilt {args.into} from {config.landing_dir}:"))
+    return 1 if report.failed else 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -271,6 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="send again what was already sent for the period")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
     p.set_defaults(func=cmd_mail_reports)
+    p = sub.add_parser("reprocess", help="parse collected files again from their landing backups")
+    p.add_argument("--config", help=config_help)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--file-id", action="append", help="archive_files.file_id (repeatable)")
+    which.add_argument("--quarantined", action="store_true", help="every quarantined file")
+    p.add_argument("--actor", help="who to record in audit_log (default: the OS user)")
+    p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a busy warehouse")
+    p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("rebuild", help="build a new warehouse from the landing backups alone")
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--into", required=True, help="the new warehouse file (must not exist)")
+    p.add_argument("--actor", help="who to record in audit_log (default: the OS user)")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("generate", help="write realistic synthetic archive files")
     p.add_argument("out_dir")
@@ -332,9 +382,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # the reader went away (`eur-pipeline sql ... | head`): not an error, and nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except EurError as exc:
+        log.debug("details", exc_info=True)
         print(f"eur-pipeline {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(exc, ConfigError | WarehouseError) else 1
     except KeyboardInterrupt:
         print(f"eur-pipeline {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -20,6 +20,7 @@ from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
 from eur_pipeline.defs.compliance import COMPLIANCE_ASSETS, PURGE_SCHEDULE, eur_purge_job
 from eur_pipeline.defs.jobs import JOBS
 from eur_pipeline.defs.mail import budget_alerts, budget_within_limits, build_mail_schedules, mail_reports_job
+from eur_pipeline.defs.recovery import RECOVERY_JOBS
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
@@ -42,13 +43,14 @@ def _config_or_none(config_path: str | None) -> tuple[str | None, EurConfig | No
         return config_path, None
 
 
-def build_definitions(config_path: str | None = None) -> dg.Definitions:
-    """The definitions for one configuration (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``)."""
+def build_definitions(config_path: str | None = None, loggers: dict | None = None) -> dg.Definitions:
+    """The definitions for one configuration (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``);
+    ``loggers``: extra logger definitions (``eur-pipeline run`` adds its terminal logger)."""
     path, config = _config_or_none(config_path)
     return dg.Definitions(
         assets=[*ALL_ASSETS, *COMPLIANCE_ASSETS, budget_alerts],
         asset_checks=[*build_checks(config), budget_within_limits],
-        jobs=[PIPELINE_JOB, *JOBS, eur_purge_job, mail_reports_job],
+        jobs=[PIPELINE_JOB, *JOBS, eur_purge_job, mail_reports_job, *RECOVERY_JOBS],
         schedules=[*build_schedules(config, PIPELINE_JOB), PURGE_SCHEDULE, *build_mail_schedules(config)],
         sensors=[
             *build_sensors(config, PIPELINE_JOB),
@@ -64,6 +66,7 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
         # every step opens the one DuckDB file and the pool runs them one at a time anyway: a process
         # per step (the multiprocess default) would only add ~5 s of start-up to each
         executor=dg.in_process_executor,
+        loggers=loggers,
     )
 
 

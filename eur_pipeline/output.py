@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from eur_pipeline.names import shown
 from eur_pipeline.pipeline.collect import FileResult, SourceReport, source_summary
 
 
@@ -82,7 +83,7 @@ def write_rows(
         json.dump(records, out, ensure_ascii=False)
         out.write("\n")
     else:
-        cells = [[text_of(v) for v in r] for r in rows]
+        cells = [[shown(text_of(v)) for v in r] for r in rows]  # one line per row, controls escaped
         widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
         numeric = [bool(rows) and all(r[i] is None or _is_number(r[i]) for r in rows) for i in range(len(headers))]
 

@@ -6,6 +6,7 @@ commands), so a change of ``privacy.bodies`` in eur.yaml takes effect, audited, 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import duckdb
@@ -35,7 +36,8 @@ def open_private_warehouse(
         for path in (config.warehouse, config.warehouse.with_name(config.warehouse.name + ".wal")):
             restrict(path)
         if config.landing_dir.exists():
-            restrict(config.landing_dir)
+            with contextlib.suppress(OSError):  # a read-only landing folder is reported, with its path, by collection
+                restrict(config.landing_dir)
         change = enforce_mode(con, config.privacy.bodies, config.resolved_search_index, actor)
     except BaseException:
         con.close()

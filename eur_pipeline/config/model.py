@@ -34,12 +34,21 @@ class SourceConfig(BaseModel):
     min_age_seconds: float = Field(default=60, ge=0)
     schedule: str | None = None  # optional cron: collect on a schedule instead of (or besides) the sensor
     freshness_hours: float | None = Field(default=None, gt=0)
+    # "<key>: environment variable <VAR>" for each ${VAR} of this source not set at load time: refused
+    # only when something connects to the source (require_env), so read-only commands need no secrets
+    unset_env: tuple[str, ...] = Field(default=(), exclude=True, repr=False)
 
     @model_validator(mode="after")
     def _move_needs_target(self) -> SourceConfig:
         if self.on_success == "move" and not self.move_to:
             raise ValueError("on_success: move needs move_to")
         return self
+
+    def require_env(self) -> None:
+        """ConfigError naming the key and variable when a ${VAR} this source needs is not set."""
+        if self.unset_env:
+            more = f" (+{len(self.unset_env) - 1} more)" if len(self.unset_env) > 1 else ""
+            raise ConfigError(f"source {self.name}: {self.unset_env[0]} is not set{more}")
 
     @property
     def options(self) -> dict[str, Any]:

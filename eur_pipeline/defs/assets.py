@@ -23,6 +23,7 @@ from eur_pipeline.billing.reports import write_reports
 from eur_pipeline.defs.metadata import markdown_rows, markdown_table, table_metadata
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.defs.resources import EurResource
+from eur_pipeline.names import shown
 from eur_pipeline.pipeline.collect import FileResult, source_summary
 from eur_pipeline.pipeline.ingest import ingest as ingest_files
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
@@ -51,7 +52,7 @@ class IngestConfig(dg.Config):
 
 
 def _log_file(context: dg.OpExecutionContext, r: FileResult) -> None:
-    text = f"{r.source}/{r.name}: {r.outcome}" + (f" ({r.records} records)" if r.records else "")
+    text = f"{r.source}/{shown(r.name)}: {r.outcome}" + (f" ({r.records} records)" if r.records else "")
     if r.detail and r.outcome != "parsed":
         text += f" — {r.detail}"
     (context.log.warning if r.outcome in ("quarantined", "failed") else context.log.info)(text)
@@ -69,7 +70,7 @@ def collect_metadata(
         for line in outcome.already_collected:
             context.log.info(line)
         for report in outcome.reports:
-            context.log.info(source_summary(report))
+            (context.log.error if report.error else context.log.info)(source_summary(report))
             for warning in report.warnings:
                 context.log.warning(warning)
         if outcome.failures:
@@ -96,12 +97,15 @@ def collect_metadata(
                 "records_loaded": sum(r.records for r in reports),
                 "failed_sources": dg.MetadataValue.json({r.source: r.error for r in reports if r.error}),
                 "failed_files": dg.MetadataValue.json(
-                    [f"{f.source}/{f.name}: {f.detail}" for f in files_done if f.outcome == "failed"]
+                    [f"{f.source}/{shown(f.name)}: {f.detail}" for f in files_done if f.outcome == "failed"]
                 ),
                 "this_run": dg.MetadataValue.md(
                     markdown_rows(
                         ["source", "name", "outcome", "records", "rejected", "why"],
-                        [(f.source, f.name, f.outcome, f.records, f.rejects, f.detail or "") for f in files_done[:50]],
+                        [
+                            (f.source, shown(f.name), f.outcome, f.records, f.rejects, f.detail or "")
+                            for f in files_done[:50]
+                        ],
                     )
                 ),
             }

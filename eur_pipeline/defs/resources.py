@@ -22,7 +22,12 @@ class EurResource(dg.ConfigurableResource):
     lock_wait_seconds: float = 600.0
 
     def load(self) -> EurConfig:
-        return load_config(self.config_path)
+        """The validated configuration; an invalid one fails the step at once, without retries
+        (no retry can fix a configuration file)."""
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            raise dg.Failure(description=f"configuration error: {exc}", allow_retries=False) from None
 
     @contextmanager
     def warehouse(

@@ -13,12 +13,6 @@ from collections.abc import Callable
 import duckdb
 import pyarrow as pa
 
-from eur_pipeline.warehouse.sql_files import read_sql
-
-
-def ensure_source_rows(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(read_sql("source_rows.sql"))
-
 
 class SourceLedger:
     """Read view of ``source_rows`` for one source, plus the writer its batches commit with."""
@@ -26,7 +20,6 @@ class SourceLedger:
     def __init__(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
         self.con = con
         self.source = source
-        ensure_source_rows(con)
 
     def high_id(self) -> int | None:
         row = self.con.execute("SELECT max(row_id) FROM source_rows WHERE source = ?", [self.source]).fetchone()
@@ -45,7 +38,6 @@ def record_rows(source: str, ids: pa.Array) -> Callable[[duckdb.DuckDBPyConnecti
     table = pa.table({"row_id": ids.cast(pa.int64())})
 
     def write(con: duckdb.DuckDBPyConnection, file_id: str) -> None:
-        ensure_source_rows(con)
         con.register("_eur_source_rows", table)
         try:
             con.execute("INSERT INTO source_rows SELECT ?, row_id, ? FROM _eur_source_rows", [source, file_id])

@@ -41,5 +41,6 @@ def source_format(config: SourceConfig) -> str:
 
 
 def open_source(config: SourceConfig) -> Source:
-    """A ready-to-enter source instance for this config."""
+    """A ready-to-enter source instance for this config (refused when a secret it needs is not set)."""
+    config.require_env()
     return source_class(config.kind)(config)  # type: ignore[call-arg]

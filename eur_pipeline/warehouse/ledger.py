@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from eur_pipeline.names import ledger_name
 from eur_pipeline.sources.base import RemoteFile
 
 
@@ -85,6 +86,38 @@ def insert_file(
     )
 
 
+def forget_file(con: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Remove a file's ledger row, records and rejects (reprocess, inside the caller's transaction),
+    queueing the threads its records touched so the derived tables are refreshed without them."""
+    con.execute(
+        """INSERT INTO pending_threads
+           SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages'
+           FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
+        [file_id],
+    )
+    for table in ("message_records", "rejected_records", "archive_files"):
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
+
+
+def file_identities(
+    con: duckdb.DuckDBPyConnection, file_id: str | None = None, quarantined: bool = False
+) -> list[FileIdentity]:
+    """The ledger's identity of one file (``file_id``) or of every quarantined one, oldest first
+    (remote mtime from its latest sighting; 0 when it has none)."""
+    where, params = ("a.status = 'quarantined'", []) if quarantined else ("a.file_id = ?", [file_id])
+    rows = con.execute(
+        f"""SELECT a.source, a.name, a.size_bytes, a.sha256,
+                   coalesce((SELECT max(s.remote_mtime) FROM file_sightings s WHERE s.sha256 = a.sha256), 0),
+                   a.format, coalesce(a.landing_path, ''), a.collected_at
+            FROM archive_files a WHERE {where} ORDER BY a.collected_at""",
+        params,
+    ).fetchall()
+    return [
+        FileIdentity(src, name, size, sha, float(mtime), fmt, path, at)
+        for src, name, size, sha, mtime, fmt, path, at in rows
+    ]
+
+
 def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
     """Remember that this (source, name, size, mtime) was taken in, as this content, not yet completed."""
     con.execute(
@@ -100,7 +133,7 @@ def known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFi
     row = con.execute(
         """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
            WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
-        [source, remote.name, remote.size, remote.mtime],
+        [source, ledger_name(remote.name), remote.size, remote.mtime],
     ).fetchone()
     return (row[0], bool(row[1])) if row else None
 
@@ -110,7 +143,7 @@ def mark_completed(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFi
     con.execute(
         """UPDATE file_sightings SET completed_at = ?
            WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
-        [datetime.now(UTC), source, remote.name, remote.size, remote.mtime],
+        [datetime.now(UTC), source, ledger_name(remote.name), remote.size, remote.mtime],
     )
 
 

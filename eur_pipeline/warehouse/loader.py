@@ -19,8 +19,7 @@ from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import transaction
-from eur_pipeline.warehouse.ledger import FileIdentity, insert_file, record_sighting
-from eur_pipeline.warehouse.sql_files import read_sql
+from eur_pipeline.warehouse.ledger import FileIdentity, forget_file, insert_file, record_sighting
 
 
 def _record_columns(mode: BodyMode) -> str:
@@ -47,14 +46,20 @@ def load_archive(
     parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
     on_batch: Callable[[int], None] | None = None,
     on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    replace: bool = False,
 ) -> LoadOutcome:
     """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row.
-    ``on_commit`` (the unit's own bookkeeping) runs inside the same transaction either way."""
+
+    ``on_commit`` (the unit's own bookkeeping, e.g. a database batch's row ids) runs inside the same
+    transaction either way. ``replace`` (reprocess): the file's earlier rows are removed in the same
+    transaction, so the tables end as if this parse had been the first; its sightings stay as they are."""
     result = ParseResult()
     mode = stored_mode(con)
     columns = _record_columns(mode)
     try:
         with transaction(con):
+            if replace:
+                forget_file(con, ident.file_id)
             loaded = 0
             upstream = carries_upstream_ids(con, ident.format)
             for batch in parse(result):
@@ -84,14 +89,18 @@ def load_archive(
                    FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
                 [ident.file_id],
             )
-            record_sighting(con, ident)
+            if not replace:
+                record_sighting(con, ident)
             if on_commit:
                 on_commit(con, ident.file_id)
         return LoadOutcome(ident.file_id, "parsed", loaded, rejects.num_rows, None)
     except QuarantineError as exc:
         with transaction(con):
+            if replace:
+                forget_file(con, ident.file_id)
             insert_file(con, ident, "quarantined", str(exc), 0, 0)
-            record_sighting(con, ident)
+            if not replace:
+                record_sighting(con, ident)
             if on_commit:
                 on_commit(con, ident.file_id)
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
@@ -101,10 +110,7 @@ def carries_upstream_ids(con: duckdb.DuckDBPyConnection, format_name: str) -> bo
     """Does this format's records carry ``extra.upstream_id`` (a format class with ``upstream_ids = True``)?"""
     from eur_pipeline.formats.registry import format_class
 
-    if not getattr(format_class(format_name), "upstream_ids", False):
-        return False
-    con.execute(read_sql("upstream_ids.sql"))
-    return True
+    return bool(getattr(format_class(format_name), "upstream_ids", False))
 
 
 def insert_new_upstream(

@@ -46,13 +46,16 @@ def migrate(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> int:
     """Upgrade in place to the newest schema and views; returns the version now in force."""
     folder = folder or sql_dir()
     current = schema_version(con)
+    # every migration not yet applied, in order: one numbered below the newest applied (e.g. written on
+    # a branch merged later) still runs once
+    applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_version").fetchall()}
     for version, path in migration_files(folder):
-        if version <= current:
+        if version in applied:
             continue
         with transaction(con):
             con.execute(path.read_text(encoding="utf-8"))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-        current = version
+        current = max(current, version)
     texts, digest = _views(folder)
     if not texts:
         return current

@@ -7,11 +7,25 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def instance_env(home: Path, pg_database: str, config: Path) -> dict[str, str]:
+    """The environment deploy/dagster.yaml and the definitions read (this machine's PostgreSQL)."""
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": PG["host"],
+        "DAGSTER_PG_PORT": str(PG["port"]),
+        "DAGSTER_PG_USER": PG["user"],
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": pg_database,
+        "EUR_CONFIG": str(config),
+    }
 
 
 def psycopg2_connect(dbname: str) -> Any:

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from eur_pipeline_tests.conftest import CORPUS, archive_text, chat, drop
-from eur_pipeline_tests.defs.conftest import PG
+from eur_pipeline_tests.defs.conftest import instance_env
 from eur_pipeline_tests.defs.processes import LOCATION, dagster_services, graphql, stop, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -90,15 +90,7 @@ def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
             }
         )
     )
-    env_vars = {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": PG["host"],
-        "DAGSTER_PG_PORT": str(PG["port"]),
-        "DAGSTER_PG_USER": PG["user"],
-        "DAGSTER_PG_PASSWORD": "",
-        "DAGSTER_PG_DB": pg_database,
-        "EUR_CONFIG": str(root / "eur.yaml"),
-    }
+    env_vars = instance_env(home, pg_database, root / "eur.yaml")
     saved = {k: os.environ.get(k) for k in env_vars}
     os.environ.update(env_vars)
     try:

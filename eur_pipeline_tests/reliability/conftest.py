@@ -29,6 +29,7 @@ from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
 from eur_pipeline.demo.generate import GenerateSpec, generate
+from eur_pipeline.pipeline.backups import MANIFEST
 from eur_pipeline.pipeline.collect import SourceReport, collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.warehouse.migrations import open_warehouse
@@ -252,10 +253,14 @@ def assert_nothing_gone_without_data(folder: Path, inputs: dict[str, str], wareh
 
 
 def landing_files(landing: Path) -> list[str]:
-    """Backup copies (relative paths), excluding the staging folder."""
+    """Backup copies (relative paths), excluding the staging folder and the backups' manifest."""
     if not landing.exists():
         return []
-    return sorted(str(p.relative_to(landing)) for p in landing.rglob("*") if p.is_file() and ".incoming" not in p.parts)
+    return sorted(
+        str(p.relative_to(landing))
+        for p in landing.rglob("*")
+        if p.is_file() and ".incoming" not in p.parts and p.name != MANIFEST
+    )
 
 
 def staging_leftovers(landing: Path) -> list[str]:

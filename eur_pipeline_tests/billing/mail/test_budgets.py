@@ -83,7 +83,7 @@ def test_dagster_check_warns_and_schedule_mails_last_month(smtp_server: SmtpServ
     result = job.execute_in_process(run_config=request.run_config, instance=dg.DagsterInstance.ephemeral())
     assert result.success and len(smtp_server.inbox.received) == 4
 
-    from eur_pipeline.defs.mail import budget_alerts
+    from eur_pipeline.defs.mail import budget_alerts, budget_within_limits
 
     result = dg.materialize(
         [budget_alerts],
@@ -93,6 +93,9 @@ def test_dagster_check_warns_and_schedule_mails_last_month(smtp_server: SmtpServ
     assert result.success and len(smtp_server.inbox.received) == 5  # the Engineering alert
     check = defs.resolve_asset_graph()  # the WARN check is registered on billing
     assert dg.AssetCheckKey(dg.AssetKey("billing"), "budget_within_limits") in check.asset_check_keys
+    outcome = budget_within_limits(eur=defs.resources["eur"])
+    assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.WARN
+    assert outcome.metadata["over_budget"].value == 1 and outcome.metadata["period"].value == "2026-11-01"
 
 
 def test_failing_smtp_fails_the_dagster_step_and_is_retried(tmp_path: Path) -> None:

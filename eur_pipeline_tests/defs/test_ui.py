@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
+from eur_pipeline.definitions import build_definitions
 from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline_tests.browser import browser_page, screenshot
 from eur_pipeline_tests.defs.processes import wait_for
@@ -23,7 +24,8 @@ from eur_pipeline_tests.defs.ui_deployment import UiDeployment, start_deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test also waits for the services
 
-ASSETS = ["archive_files", "message_records", "messages", "conversations", "billing", "reports", "search_index"]
+# every asset the definitions hold (the pipeline's tables, and what other features add, e.g. search_index)
+ASSETS = sorted(k.to_user_string() for k in build_definitions(None).resolve_asset_graph().get_all_asset_keys())
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,9 @@ def run_cli(
     child_env.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     if fault:
         child_env["EUR_FAULT_INJECT"] = fault
-    cmd = [sys.executable, "-m", "eur_pipeline.cli", "run", "--config", str(config)]
+    # kill_when watches the per-file lines, which `run` logs only at debug level (-v)
+    verbose = ["-v"] if kill_when else []
+    cmd = [sys.executable, "-m", "eur_pipeline.cli", *verbose, "run", "--config", str(config)]
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env, start_new_session=True, text=True

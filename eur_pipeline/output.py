@@ -122,4 +122,5 @@ class CollectProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        print(source_summary(report), file=self.stream, flush=True)
+        if not report.error:  # a failed source is already one ERROR line of the run's log
+            print(source_summary(report), file=self.stream, flush=True)

@@ -141,7 +141,7 @@ def test_reprocess_and_rebuild_from_the_command_line(tmp_path: Path, seed_sample
     assert f"{broken_id}  broken.xml: quarantined" in again.stdout  # still broken: same reason, once
     assert again.stdout.strip().endswith("1 quarantined")
     unknown = cli("reprocess", "--file-id", "0000", cwd=tmp_path)
-    assert unknown.returncode == 1 and "no collected file with file_id '0000'" in unknown.stderr
+    assert unknown.returncode == 2 and "no collected file with file_id '0000'" in unknown.stderr  # a usage error
     usage = cli("reprocess", cwd=tmp_path)
     assert usage.returncode == 2  # neither --file-id nor --quarantined
     rebuilt = cli("rebuild", "--into", "copy.duckdb", cwd=tmp_path)
@@ -153,4 +153,4 @@ def test_reprocess_and_rebuild_from_the_command_line(tmp_path: Path, seed_sample
     ]
     con.close()
     exists = cli("rebuild", "--into", "copy.duckdb", cwd=tmp_path)
-    assert exists.returncode == 1 and "already exists" in exists.stderr
+    assert exists.returncode == 2 and "already exists" in exists.stderr  # a usage error

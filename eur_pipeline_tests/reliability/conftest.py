@@ -121,6 +121,7 @@ def run_cli(
     kill_when: Callable[[list[str]], bool] | None = None,
     kill_delay: float = 0.0,
     env: dict[str, str] | None = None,
+    verbose: bool = False,
 ) -> CliRun:
     """``eur-pipeline run --config`` in its own process group. ``fault`` sets EUR_FAULT_INJECT;
     ``kill_when(stderr_lines)`` SIGKILLs the group (after ``kill_delay``) once it returns True."""
@@ -129,9 +130,9 @@ def run_cli(
     child_env.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     if fault:
         child_env["EUR_FAULT_INJECT"] = fault
-    # kill_when watches the per-file lines, which `run` logs only at debug level (-v)
-    verbose = ["-v"] if kill_when else []
-    cmd = [sys.executable, "-m", "eur_pipeline.cli", *verbose, "run", "--config", str(config)]
+    # per-file lines (which kill_when watches) are logged only at debug level (-v)
+    flags = ["-v"] if verbose or kill_when else []
+    cmd = [sys.executable, "-m", "eur_pipeline.cli", *flags, "run", "--config", str(config)]
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env, start_new_session=True, text=True

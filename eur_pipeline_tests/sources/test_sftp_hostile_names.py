@@ -97,7 +97,7 @@ def test_a_newline_in_a_name_never_splits_a_log_line_or_a_query_row(
 ) -> None:
     write_remote(remote_dir, NEWLINE, _variant(3))
     config = write_config(tmp_path, sftp_source(sshd, remote_dir))
-    run = run_cli(config)
+    run = run_cli(config, verbose=True)  # per-file lines are debug output
     assert run.returncode == 0, run.stderr[-2000:]
     assert not [line for line in run.lines_seen if line.startswith("INFO forged")]  # no forged line
     assert "evil\\nINFO forged log line.xml: parsed" in run.stderr  # the name, escaped, on one line

@@ -46,10 +46,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from eur_pipeline.config import load_config
-    from eur_pipeline.warehouse.connection import connect
+    from eur_pipeline.warehouse.connection import connect, warehouse_exists
 
     config = load_config(args.config)
-    if not config.warehouse.exists():
+    if not warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     con = connect(config.warehouse, read_only=True, wait_seconds=args.wait)
     try:

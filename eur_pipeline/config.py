@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from eur_pipeline.errors import ConfigError
+from eur_pipeline.warehouse.target import LakeConfig
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
@@ -58,7 +59,7 @@ class SourceConfig(BaseModel):
 class EurConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    warehouse: Path = Path("./data/warehouse.duckdb")
+    warehouse: Path | LakeConfig = Path("./data/warehouse.duckdb")  # a DuckDB file, or a DuckLake mapping
     landing_dir: Path = Path("./data/landing")
     reports_dir: Path | None = None
     extension_length: int = Field(default=5, ge=5, le=10)
@@ -91,7 +92,8 @@ class EurConfig(BaseModel):
 
     @property
     def resolved_reports_dir(self) -> Path:
-        return self.reports_dir or self.warehouse.parent / "reports"
+        beside = self.warehouse.parent if isinstance(self.warehouse, Path) else self.landing_dir.parent
+        return self.reports_dir or beside / "reports"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -142,6 +144,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 
     defaults = {"warehouse": "./data/warehouse.duckdb", "landing_dir": "./data/landing"}
     out = {k: (resolve(v) if k in _PATH_KEYS else v) for k, v in {**defaults, **raw}.items()}
+    lake = out.get("warehouse")
+    if isinstance(lake, dict) and isinstance(lake.get("data_path"), str) and "://" not in lake["data_path"]:
+        out["warehouse"] = {**lake, "data_path": resolve(lake["data_path"]).rstrip("/") + "/"}
     sources = out.get("sources")
     if isinstance(sources, list):
         out["sources"] = [
@@ -173,6 +178,13 @@ def parse_config(raw: Any, path: Path, base: Path | None = None) -> EurConfig:
         config = EurConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(path, exc)) from None
+    if isinstance(config.warehouse, LakeConfig):
+        from eur_pipeline.warehouse.lake import check_extensions
+
+        try:
+            check_extensions()
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     from eur_pipeline.sources.registry import validate_source_options
 
     for i, source in enumerate(config.sources):

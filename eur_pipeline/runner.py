@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from eur_pipeline.config import EurConfig, find_config_path, load_config
-from eur_pipeline.warehouse.connection import connect
+from eur_pipeline.warehouse.connection import connect, warehouse_exists
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _ingest_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 
 
 def warehouse_summary(config: EurConfig) -> str:
-    if not config.warehouse.exists():
+    if not warehouse_exists(config.warehouse):
         return "warehouse: (not created)"
     con = connect(config.warehouse, read_only=True, wait_seconds=30)
     try:

@@ -30,7 +30,9 @@ import pyarrow.compute as pc
 from eur_pipeline.billing.directory import Directory, extension_of, load_directory
 from eur_pipeline.billing.rates import Rates, load_rates
 from eur_pipeline.config import EurConfig
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
+from eur_pipeline.warehouse.migrations import ensure_views
+from eur_pipeline.warehouse.settings import set_setting
 from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
@@ -96,7 +98,7 @@ class BillingInputs:
 
 def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create billing's state tables, macros and views (idempotent; the migration runner also does this)."""
-    con.execute(read_sql("views_reporting.sql"))
+    ensure_views(con)
 
 
 def period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
@@ -157,13 +159,6 @@ def billing_rows(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, pairs: p
     return pa.Table.from_pydict(columns, schema=BILLING_SCHEMA)
 
 
-def _set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
-    con.execute(
-        "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )
-
-
 def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending: int) -> dict[str, datetime | date]:
     """Where the data of the threads in ``_billing_pending`` lies: UTC instants ``lo``..``hi`` bounding
     their messages (their conversations' first and last) and the periods ``first``..``last`` between,
@@ -196,12 +191,17 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
     """
     inputs = BillingInputs.from_config(config)
     fingerprint = inputs.fingerprint()
-    ensure_billing_schema(con)
+    with serial_section(con):
+        ensure_billing_schema(con)
+        return _refresh_billing(con, inputs, fingerprint, full)
+
+
+def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fingerprint: str, full: bool) -> int:
     tz = inputs.timezone
     with transaction(con):
         stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
         full = full or stored != [(fingerprint,)]
-        pending = con.sql("SELECT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
+        pending = con.sql("SELECT DISTINCT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
         if not full and pending.num_rows == 0:
             return 0
         # a full rebuild reads every thread: no queue to match each row against (memory under the cap)
@@ -235,8 +235,8 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
                 "DELETE FROM pending_threads WHERE stage = 'billing'"
                 + ("" if full else " AND thread_id IN (SELECT thread_id FROM _billing_pending)")
             )
-            _set_setting(con, "billing.fingerprint", fingerprint)
-            _set_setting(con, "timezone", tz)
+            set_setting(con, "billing.fingerprint", fingerprint)
+            set_setting(con, "timezone", tz)
         finally:
             for name in ("_billing_pending", "_billing_rows", "_billing_touched"):
                 with contextlib.suppress(duckdb.Error):

@@ -23,6 +23,7 @@ from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_pa
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.registry import open_source
+from eur_pipeline.warehouse.connection import serial_section
 from eur_pipeline.warehouse.loader import (
     FileIdentity,
     LoadOutcome,
@@ -69,7 +70,8 @@ def _known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteF
     """(sha256, completed) when this exact (name, size, mtime) was already taken in."""
     row = con.execute(
         """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
-           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
+           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?
+           ORDER BY seen_at DESC LIMIT 1""",
         [source, remote.name, remote.size, remote.mtime],
     ).fetchone()
     return (row[0], bool(row[1])) if row else None
@@ -88,11 +90,12 @@ def _complete(
         log.warning(message)
         report.warnings.append(message)
         return
-    con.execute(
-        """UPDATE file_sightings SET completed_at = ?
-           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
-        [datetime.now(UTC), cfg.name, remote.name, remote.size, remote.mtime],
-    )
+    with serial_section(con):  # an UPDATE rewrites rows: one lake writer at a time
+        con.execute(
+            """UPDATE file_sightings SET completed_at = ?
+               WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
+            [datetime.now(UTC), cfg.name, remote.name, remote.size, remote.mtime],
+        )
 
 
 def _progress_logger(source: str, remote: RemoteFile, every_seconds: float = 5.0) -> Callable[[int], None]:

@@ -1,18 +1,20 @@
 """Incremental SQL transforms: each consumes its stage of ``pending_threads`` in chunks of threads,
 one transaction per chunk, so a crash leaves the rest of the queue intact and the next run redoes
-exactly the unfinished threads."""
+exactly the unfinished threads. On a lake the stages run in its serial section: two writers never
+refresh the same thread at once (which DuckLake would let both commit)."""
 
 from __future__ import annotations
 
 import duckdb
 
 from eur_pipeline.faults import fault_point
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
 from eur_pipeline.warehouse.sql_files import read_sql
 
 
 def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
-    row = con.execute("SELECT count(*) FROM pending_threads WHERE stage = ?", [stage]).fetchone()
+    # DISTINCT: on a lake two loads may queue the same thread at once (no key to refuse the second)
+    row = con.execute("SELECT count(DISTINCT thread_id) FROM pending_threads WHERE stage = ?", [stage]).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -25,17 +27,22 @@ def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int
     """Run a transform over the threads queued at ``stage``; returns how many threads it refreshed."""
     sql = read_sql(sql_file)
     refreshed = 0
-    while touched := _pending(con, stage):
-        with transaction(con):
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _touched AS "
-                "SELECT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
-                [stage, THREADS_PER_CHUNK],
-            )
-            con.execute(sql)
-            fault_point(f"transform:{stage}")
-        refreshed += min(touched, THREADS_PER_CHUNK)
+    with serial_section(con):
+        while touched := _pending(con, stage):
+            refreshed += _refresh_chunk(con, stage, sql, touched)
     return refreshed
+
+
+def _refresh_chunk(con: duckdb.DuckDBPyConnection, stage: str, sql: str, touched: int) -> int:
+    with transaction(con):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _touched AS "
+            "SELECT DISTINCT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
+            [stage, THREADS_PER_CHUNK],
+        )
+        con.execute(sql)
+        fault_point(f"transform:{stage}")
+    return min(touched, THREADS_PER_CHUNK)
 
 
 def refresh_messages(con: duckdb.DuckDBPyConnection) -> int:

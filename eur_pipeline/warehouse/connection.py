@@ -1,4 +1,6 @@
-"""Open the DuckDB warehouse: one writer process at a time, so a held lock is waited for with backoff."""
+"""Open the warehouse. A DuckDB file allows one writer process at a time, so a held lock is waited for
+with backoff; a DuckLake (``warehouse: {ducklake: ...}``) is opened by ``lake.connect_lake`` instead.
+Either way callers get a DuckDB connection whose unqualified table names are the warehouse's."""
 
 from __future__ import annotations
 
@@ -13,6 +15,17 @@ from pathlib import Path
 import duckdb
 
 from eur_pipeline.errors import EurError
+from eur_pipeline.warehouse.lake import content_claim, lake_exists, serial_section
+from eur_pipeline.warehouse.target import LakeConfig, WarehouseTarget
+
+__all__ = [
+    "WarehouseLockedError",
+    "connect",
+    "content_claim",
+    "serial_section",
+    "transaction",
+    "warehouse_exists",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +51,23 @@ def _holder(exc: duckdb.Error) -> str:
     return f"process {match.group(1)}" if match else "another process"
 
 
+def warehouse_exists(target: WarehouseTarget) -> bool:
+    """Whether the warehouse was created already (a reader has nothing to open before the first run)."""
+    return lake_exists(target) if isinstance(target, LakeConfig) else Path(target).exists()
+
+
 def connect(
-    path: Path,
+    path: WarehouseTarget,
     read_only: bool = False,
     wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
     on_wait: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect, waiting with exponential backoff (0.2 s doubling to 10 s) while another process holds the lock."""
+    """Connect, waiting with exponential backoff (0.2 s doubling to 10 s) while another process holds the
+    lock of a DuckDB file. A lake never makes anyone wait to connect."""
+    if isinstance(path, LakeConfig):
+        from eur_pipeline.warehouse.lake import connect_lake
+
+        return connect_lake(path, read_only=read_only, memory_limit=WRITER_MEMORY_LIMIT)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds

@@ -1,5 +1,9 @@
 """Load one archive file: ledger row, records, rejects and the transform work queue in ONE transaction.
 
+The transaction only appends (no UPDATE, DELETE or ON CONFLICT), so on a lake loads of different
+files commit side by side; the content claim (``connection.content_claim``) keeps two writers
+from loading the same content.
+
 Records arrive as Arrow batches and are inserted a batch at a time (never row by row). If the
 format raises ``QuarantineError`` mid-stream, everything from the file is rolled back and only a
 quarantined ledger row is written.
@@ -17,7 +21,7 @@ import pyarrow as pa
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import content_claim, transaction
 
 # thread_id is stored as its thread key (trimmed, '' as NULL): transforms then match it as stored.
 _RECORD_COLUMNS = (
@@ -47,7 +51,7 @@ class FileIdentity:
 @dataclass(frozen=True)
 class LoadOutcome:
     file_id: str
-    status: str  # 'parsed' | 'quarantined'
+    status: str  # 'parsed' | 'quarantined' | 'duplicate' (another writer loaded it first)
     record_count: int
     rejected_count: int
     error: str | None
@@ -64,10 +68,10 @@ def ledger_status(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None:
 
 
 def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
+    """Append a sighting: the newest row of a (source, name, size, mtime) is the one in force."""
     con.execute(
         """INSERT INTO file_sightings (source, name, size_bytes, remote_mtime, sha256, seen_at)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT DO UPDATE SET sha256 = excluded.sha256, seen_at = excluded.seen_at, completed_at = NULL""",
+           VALUES (?, ?, ?, ?, ?, ?)""",
         [ident.source, ident.name, ident.size_bytes, ident.remote_mtime, ident.sha256, ident.collected_at],
     )
 
@@ -78,7 +82,22 @@ def load_archive(
     parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
     on_batch: Callable[[int], None] | None = None,
 ) -> LoadOutcome:
-    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row."""
+    """Parse and load one file atomically; a file-level problem becomes a quarantined ledger row.
+
+    Under the content claim: when another writer committed the same content meanwhile, nothing is
+    loaded and the outcome is 'duplicate'."""
+    with content_claim(con, ident.sha256):
+        if ledger_status(con, ident.sha256) is not None:
+            return LoadOutcome(ident.file_id, "duplicate", 0, 0, None)
+        return _load_claimed(con, ident, parse, on_batch)
+
+
+def _load_claimed(
+    con: duckdb.DuckDBPyConnection,
+    ident: FileIdentity,
+    parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
+    on_batch: Callable[[int], None] | None,
+) -> LoadOutcome:
     result = ParseResult()
     try:
         with transaction(con):
@@ -102,8 +121,9 @@ def load_archive(
             _insert_ledger(con, ident, "parsed", None, loaded, rejects.num_rows)
             con.execute(
                 """INSERT INTO pending_threads
-                   SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages'
-                   FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
+                   SELECT DISTINCT thread_key(thread_id, sender, recipient) AS thread_id, 'messages'
+                   FROM message_records WHERE file_id = ?
+                   EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'messages'""",
                 [ident.file_id],
             )
             record_sighting(con, ident)

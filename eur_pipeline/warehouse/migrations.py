@@ -1,17 +1,26 @@
 """Schema versioning: ``sql/NNN_*.sql`` applied in order, each once, each in its own transaction;
-then every ``sql/views_*.sql`` (CREATE OR REPLACE VIEW) so views always match the code."""
+then every ``sql/views_*.sql`` (CREATE OR REPLACE VIEW) so views always match the code.
+
+The same files serve both warehouses: on a lake their key and CHECK clauses are dropped
+(``lake.portable_ddl``) and the whole upgrade runs in the lake's serial section, so two writers
+starting at once apply each migration once."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import duckdb
 
-from eur_pipeline.warehouse.connection import connect, transaction
+from eur_pipeline.warehouse.connection import connect, serial_section, transaction
+from eur_pipeline.warehouse.lake import lake_conninfo, portable_ddl
+from eur_pipeline.warehouse.settings import set_setting
 from eur_pipeline.warehouse.sql_files import SQL_DIR
+from eur_pipeline.warehouse.target import WarehouseTarget
 
 _MIGRATION = re.compile(r"^(\d{3})_[\w-]+\.sql$")
+_VIEWS_KEY = "views.fingerprint"
 
 
 def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
@@ -27,29 +36,63 @@ def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
     return found
 
 
+def _ddl(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    return portable_ddl(sql) if lake_conninfo(con) else sql
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
+    con.execute(
+        _ddl(con, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
+    )
     row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     return int(row[0]) if row else 0
 
 
+def ensure_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
+    """(Re)create the ``views_*.sql`` objects when their text changed since they were last created
+    (a lake would otherwise gain a snapshot per view on every connection)."""
+    paths = sorted(sql_dir.glob("views_*.sql"))
+    texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in paths]
+    fingerprint = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    with serial_section(con):
+        stored = (
+            con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
+            if _has_settings(con)
+            else []
+        )
+        if stored == [(fingerprint,)]:
+            return
+        with transaction(con):
+            for text in texts:
+                con.execute(text)
+            if _has_settings(con):
+                set_setting(con, _VIEWS_KEY, fingerprint)
+
+
+def _has_settings(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'eur_settings' "
+        "AND database_name = current_database() AND schema_name = current_schema()"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> int:
     """Upgrade in place to the newest schema; returns the version now in force."""
-    current = schema_version(con)
-    for version, path in migration_files(sql_dir):
-        if version <= current:
-            continue
-        with transaction(con):
-            con.execute(path.read_text(encoding="utf-8"))
-            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-        current = version
-    for path in sorted(sql_dir.glob("views_*.sql")):
-        with transaction(con):
-            con.execute(path.read_text(encoding="utf-8"))
+    with serial_section(con):
+        current = schema_version(con)
+        for version, path in migration_files(sql_dir):
+            if version <= current:
+                continue
+            with transaction(con):
+                con.execute(_ddl(con, path.read_text(encoding="utf-8")))
+                con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            current = version
+        ensure_views(con, sql_dir)
     return current
 
 
-def open_warehouse(path: Path, **kwargs: object) -> duckdb.DuckDBPyConnection:
+def open_warehouse(path: WarehouseTarget, **kwargs: object) -> duckdb.DuckDBPyConnection:
     """A migrated read-write connection (waits for a lock held by another process)."""
     con = connect(path, **kwargs)  # type: ignore[arg-type]
     migrate(con)

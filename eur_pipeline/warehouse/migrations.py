@@ -55,26 +55,22 @@ def ensure_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> Non
     texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in paths]
     fingerprint = hashlib.sha256("\0".join(texts).encode()).hexdigest()
     with serial_section(con):
-        stored = (
-            con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
-            if _has_settings(con)
-            else []
-        )
+        stored = _stored_fingerprint(con)
         if stored == [(fingerprint,)]:
             return
         with transaction(con):
             for text in texts:
                 con.execute(text)
-            if _has_settings(con):
+            if _stored_fingerprint(con) is not None:  # eur_settings exists (a test's own sql_dir may lack it)
                 set_setting(con, _VIEWS_KEY, fingerprint)
 
 
-def _has_settings(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'eur_settings' "
-        "AND database_name = current_database() AND schema_name = current_schema()"
-    ).fetchone()
-    return bool(row and row[0])
+def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> list[tuple[str]] | None:
+    """The views' stored fingerprint rows; None when there is no eur_settings table yet."""
+    try:
+        return con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
+    except duckdb.CatalogException:
+        return None
 
 
 def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> int:

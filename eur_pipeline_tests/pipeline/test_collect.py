@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from eur_pipeline.warehouse.connection import connect
 from eur_pipeline.config import EurConfig
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
@@ -34,7 +35,7 @@ def run_once(config: EurConfig) -> list:
 
 def snapshot(config: EurConfig) -> dict[str, list]:
     """Every contract table's content (minus collection timestamps), order-independent."""
-    con = duckdb.connect(str(config.warehouse), read_only=True)
+    con = connect(config.warehouse, read_only=True)
     try:
         out = {}
         for table in TABLES:
@@ -46,7 +47,7 @@ def snapshot(config: EurConfig) -> dict[str, list]:
 
 
 def query(config: EurConfig, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(config.warehouse), read_only=True)
+    con = connect(config.warehouse, read_only=True)
     try:
         con.execute("SET TimeZone='UTC'")
         return con.execute(sql).fetchall()

@@ -30,7 +30,9 @@ from eur_pipeline.config import EurConfig, load_config
 from eur_pipeline.generate import GenerateSpec, generate
 from eur_pipeline.pipeline.collect import SourceReport, collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
+from eur_pipeline.warehouse.connection import connect
 from eur_pipeline.warehouse.migrations import open_warehouse
+from eur_pipeline.warehouse.target import LakeConfig
 from eur_pipeline_tests.sources.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
     KEY_PASSPHRASE,
     Sshd,
@@ -200,10 +202,8 @@ def core_run(config: EurConfig) -> list[SourceReport]:
 # Snapshots and invariants
 
 
-def read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+def read_only(warehouse: Path | LakeConfig) -> duckdb.DuckDBPyConnection:
+    return connect(warehouse, read_only=True, wait_seconds=30)
 
 
 def snapshot(config_path: Path) -> dict[str, list[str]]:

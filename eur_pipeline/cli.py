@@ -64,6 +64,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warehouse_copy(args: argparse.Namespace) -> int:
+    from eur_pipeline.config import load_config
+    from eur_pipeline.warehouse.copy import copy_warehouse
+
+    source, destination = load_config(args.config), load_config(args.to)
+    report = copy_warehouse(source.warehouse, destination.warehouse)
+    print(f"{source.warehouse} -> {destination.warehouse}: {report.summary()}")
+    return 0
+
+
 def write_rows(headers: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -122,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a busy warehouse")
     p.add_argument("query")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("warehouse", help="warehouse administration")
+    wsub = p.add_subparsers(dest="action", required=True)
+    w = wsub.add_parser("copy", help="copy this DuckDB-file warehouse into the (empty) warehouse of another config")
+    w.add_argument("--config", help=config_help)
+    w.add_argument("--to", required=True, metavar="CONFIG", help="eur.yaml whose warehouse receives the copy")
+    w.set_defaults(func=cmd_warehouse_copy)
 
     p = sub.add_parser("generate", help="write realistic synthetic archive files")
     p.add_argument("out_dir")

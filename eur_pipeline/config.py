@@ -69,6 +69,19 @@ class EurConfig(BaseModel):
     rejected_share_threshold: float = Field(default=0.05, ge=0, le=1)
     sources: list[SourceConfig] = Field(default_factory=list)
 
+    @field_validator("warehouse", mode="before")
+    @classmethod
+    def _warehouse_form(cls, value: Any) -> Any:
+        """A mapping is a lake: report its own first problem (not the union's of both forms)."""
+        if isinstance(value, dict):
+            try:
+                return LakeConfig.model_validate(value)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                key = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -160,7 +173,7 @@ def _format_validation_error(path: Path, exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{path}: {key}: {err['msg']}{more}"
+    return f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}{more}"
 
 
 def parse_config(raw: Any, path: Path, base: Path | None = None) -> EurConfig:

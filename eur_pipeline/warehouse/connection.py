@@ -15,13 +15,14 @@ from pathlib import Path
 import duckdb
 
 from eur_pipeline.errors import EurError
-from eur_pipeline.warehouse.lake import content_claim, lake_exists, serial_section
+from eur_pipeline.warehouse.lake import content_claim, lake_exists, reading_cursor, serial_section
 from eur_pipeline.warehouse.target import LakeConfig, WarehouseTarget
 
 __all__ = [
     "WarehouseLockedError",
     "connect",
     "content_claim",
+    "reading_cursor",
     "serial_section",
     "transaction",
     "warehouse_exists",

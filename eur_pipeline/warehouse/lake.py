@@ -144,6 +144,19 @@ def connect_lake(
     return con
 
 
+def reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``con.cursor()`` (a connection of its own to the same database, leaving ``con``'s unfinished
+    result alone) that also reads the lake: ``USE`` is per connection, so a bare cursor would not."""
+    cur = con.cursor()
+    row = cur.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = ? AND type = 'ducklake'", [LAKE_ALIAS]
+    ).fetchone()
+    if row and row[0]:
+        cur.execute(f"USE {LAKE_ALIAS}")
+        cur.execute("SET TimeZone = 'UTC'")
+    return cur
+
+
 def lake_conninfo(con: duckdb.DuckDBPyConnection) -> str | None:
     """The catalog's libpq string when ``con`` is a lake connection, else None (a DuckDB file)."""
     row = con.execute(f"SELECT getvariable('{_CONNINFO_VARIABLE}')").fetchone()

@@ -7,13 +7,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from eur_pipeline.warehouse.connection import connect
 from eur_pipeline.config import EurConfig
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
+from eur_pipeline.warehouse.connection import connect
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 

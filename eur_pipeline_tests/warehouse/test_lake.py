@@ -7,7 +7,6 @@ import hashlib
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -108,7 +107,7 @@ def test_password_is_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_a_lake_must_name_a_postgres_catalog(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"ducklake": "sqlite:lake.db", "data_path": "./lake"}, [])
-    with pytest.raises(ConfigError, match="warehouse.*PostgreSQL catalog"):
+    with pytest.raises(ConfigError, match=r"warehouse.*PostgreSQL catalog"):
         load_config(path)
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 from eur_pipeline.config import EurConfig, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
+from eur_pipeline.defs.maintenance import MAINTENANCE_JOBS, build_maintenance_schedules
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
 from eur_pipeline.errors import ConfigError
@@ -40,8 +41,8 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=build_checks(config),
-        jobs=[PIPELINE_JOB],
-        schedules=build_schedules(config, PIPELINE_JOB),
+        jobs=[PIPELINE_JOB, *MAINTENANCE_JOBS],
+        schedules=[*build_schedules(config, PIPELINE_JOB), *build_maintenance_schedules(config)],
         sensors=[
             *build_sensors(config, PIPELINE_JOB),
             dg.AutomationConditionSensorDefinition(

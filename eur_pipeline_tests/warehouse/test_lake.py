@@ -165,7 +165,7 @@ def test_analysts_read_whole_snapshots_while_a_run_writes(tmp_path: Path) -> Non
         empty = run(config)  # creates the lake (nothing to collect yet is not possible: files exist)
         finish(empty)
         reader = analyst(spec)
-        base = reader.execute("SELECT count(*), coalesce(sum(total_cost), 0) FROM lake.billing").fetchall()[0]
+        base = reader.execute("SELECT count(*), coalesce(sum(messages_sent), 0) FROM lake.billing").fetchall()[0]
         before = reader.execute("SELECT count(*) FROM lake.message_records").fetchall()[0][0]
         # a second batch of files arrives while the analyst's session is open
         more = _inputs(tmp_path / "more", seed=6, conversations=3000, files_per_day=1)
@@ -179,14 +179,14 @@ def test_analysts_read_whole_snapshots_while_a_run_writes(tmp_path: Path) -> Non
             t0 = time.monotonic()
             reader.execute("BEGIN TRANSACTION")
             records = reader.execute("SELECT count(*) FROM lake.message_records").fetchall()[0][0]
-            total = reader.execute("SELECT coalesce(sum(total_cost), 0) FROM lake.billing").fetchall()[0][0]
+            total = reader.execute("SELECT coalesce(sum(messages_sent), 0) FROM lake.billing").fetchall()[0][0]
             reader.execute("COMMIT")
             latencies.append(time.monotonic() - t0)
             seen.append((records, total))
             time.sleep(0.05)
         finish(writer)
         after = reader.execute("SELECT count(*) FROM lake.message_records").fetchall()[0][0]
-        final_total = reader.execute("SELECT coalesce(sum(total_cost), 0) FROM lake.billing").fetchall()[0][0]
+        final_total = reader.execute("SELECT coalesce(sum(messages_sent), 0) FROM lake.billing").fetchall()[0][0]
         reader.close()
     assert after > before and final_total > base[1]
     assert len(seen) >= 3, "the reader should have queried several times during the run"
@@ -221,3 +221,46 @@ def test_copy_a_file_warehouse_into_a_lake_gives_equal_tables(tmp_path: Path, ca
         # a second copy would merge two warehouses: refused, nothing changed
         assert main(["warehouse", "copy", "--config", str(source), "--to", str(destination)]) == 2
         assert "already holds" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ maintenance
+
+
+def test_maintenance_jobs_merge_small_files_and_expire_snapshots_leaving_tables_equal(tmp_path: Path) -> None:
+    from eur_pipeline.defs.maintenance import eur_lake_compaction, eur_lake_snapshot_expiry
+    from eur_pipeline.defs.resources import EurResource
+    from eur_pipeline.warehouse.maintenance import lake_shape
+
+    incoming = tmp_path / "in"
+    _inputs(incoming, seed=4, conversations=40, files_per_day=6)
+    with lake_database() as db:
+        config = write_config(tmp_path, lake_spec(db, str(tmp_path / "lake") + "/"), [folder_source("drop", incoming)])
+        finish(run(config))
+        target = load_config(config).warehouse
+        con = connect(target, read_only=True)
+        before = {t: rows(con, t) for t in CONTRACT_TABLES}
+        shape = lake_shape(con)
+        con.close()
+        resources = {"eur": EurResource(config_path=str(config))}
+        assert eur_lake_compaction.execute_in_process(resources=resources).success
+        con = connect(target)
+        # expiry keeps a week by default: expire everything but the current snapshot here
+        from eur_pipeline.warehouse.maintenance import expire
+
+        report = expire(con, keep_days=0, file_grace_hours=0)
+        con.close()
+        assert eur_lake_snapshot_expiry.execute_in_process(resources=resources).success
+        con = connect(target, read_only=True)
+        try:
+            after = lake_shape(con)
+            assert {t: rows(con, t) for t in CONTRACT_TABLES} == before
+        finally:
+            con.close()
+    assert report is not None and report.after.snapshots == 1 < shape.snapshots
+    assert after.inlined_rows == 0 and after.data_files < shape.data_files + 10
+    merged = list((tmp_path / "lake").rglob("*.parquet"))
+    assert len(merged) == after.data_files + _delete_files(merged)
+
+
+def _delete_files(paths: list[Path]) -> int:
+    return sum(1 for p in paths if "delete" in p.name)

@@ -48,7 +48,8 @@ from bench.run import (
 )
 
 PG = "host=127.0.0.1 port=5432 user=postgres"
-HOURS = max(48, int(720 * min(SCALE, 1.0)))  # a month of hourly files at scale 1
+HOURS = int(os.environ.get("BENCH_LAKE_HOURS", max(48, int(720 * min(SCALE, 1.0)))))  # a month at scale 1
+GROWN_RECORDS = max(INCREMENTAL_TARGET_RECORDS, 10_000_000)  # the issue's size, whatever the scale
 
 
 @contextmanager
@@ -198,7 +199,7 @@ def main() -> None:
         incr_empty = stage_run(lake_site("lake_incr_empty", db, [new]))
     grown_site = file_site("lake_grown_file", [big])
     full_run(grown_site)
-    grow = [sys.executable, "-m", "bench.run", "--grow", str(grown_site), str(INCREMENTAL_TARGET_RECORDS)]
+    grow = [sys.executable, "-m", "bench.run", "--grow", str(grown_site), str(GROWN_RECORDS)]
     grown = int(measure(grow).stdout.strip().splitlines()[-1])
     with lake_db() as db:
         site = lake_site("lake_incr_big", db, [])
@@ -258,7 +259,7 @@ def main() -> None:
     print()
     print("Targets (issue [6 of 7]):")
     print(f"  [{verdict(ratio <= 1.5)}] lake full run <= 1.5x the DuckDB file: {ratio:.2f}x")
-    ok = grown >= INCREMENTAL_TARGET_RECORDS and incr_ratio <= 3.0
+    ok = grown >= 10_000_000 and incr_ratio <= 3.0
     print(f"  [{verdict(ok)}] one small file into a >= 10M-record lake <= 3x into an empty one: {incr_ratio:.2f}x")
     print(f"  [{verdict(bool(lat) and lat[-1] < 5)}] readers never wait: max {lat[-1] * 1000 if lat else 0:.0f} ms")
     print(

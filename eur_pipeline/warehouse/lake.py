@@ -44,6 +44,7 @@ LAKE_ALIAS = "lake"  # the catalog name inside our connections (analysts may cho
 _CONNINFO_VARIABLE = "eur_lake_conninfo"
 SERIAL_WAIT_SECONDS = float(os.environ.get("EUR_LAKE_SERIAL_WAIT_SECONDS", "3600"))
 EXTENSIONS = (("duckdb_extension_postgres_scanner", "postgres_scanner"), ("duckdb_extension_ducklake", "ducklake"))
+OBJECT_STORE = ("duckdb_extension_httpfs", "httpfs")  # for an object-store data_path: eur-pipeline[objectstore]
 
 
 class LakeUnavailableError(ConfigError):
@@ -94,10 +95,11 @@ def _verified(package: str, path: Path) -> Path:
     raise LakeUnavailableError(f"warehouse: {path} is not recorded by an installed {dist} wheel: reinstall it")
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
-    """Load postgres_scanner and ducklake from their wheels; never download or autoload anything."""
+def load_extensions(con: duckdb.DuckDBPyConnection, object_store: bool = False) -> None:
+    """Load postgres_scanner and ducklake (and httpfs for an object-store data path) from their wheels;
+    never download or autoload anything."""
     con.execute("SET autoinstall_known_extensions = false")
-    for package, name in EXTENSIONS:
+    for package, name in (*EXTENSIONS, OBJECT_STORE) if object_store else EXTENSIONS:
         path = _verified(package, extension_file(package, name))
         con.execute(f"LOAD '{_quote(str(path))}'")
 
@@ -122,7 +124,7 @@ def connect_lake(
     settings = {"temp_directory": str(_scratch_dir()), "allow_unsigned_extensions": "true"}  # see _verified
     con = duckdb.connect(":memory:", config=settings)
     try:
-        load_extensions(con)
+        load_extensions(con, object_store=not lake.is_local)
         options = ["READ_ONLY"] if read_only else [f"DATA_PATH '{_quote(lake.data_path)}'"]
         if lake.metadata_schema:
             options.append(f"METADATA_SCHEMA '{lake.metadata_schema}'")

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from eur_pipeline.config import EurConfig, load_config
@@ -16,6 +15,7 @@ from eur_pipeline.defs.checks import build_checks
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, range_tags
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.generate import GenerateSpec, generate
+from eur_pipeline.warehouse.connection import connect
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 
 
@@ -45,7 +45,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluat
 
 
 def _count(tmp_path: Path, sql: str) -> int:
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    con = connect(load_config(tmp_path / "eur.yaml").warehouse, read_only=True)
     try:
         return int(con.execute(sql).fetchall()[0][0])
     finally:

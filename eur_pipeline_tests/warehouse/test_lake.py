@@ -114,8 +114,8 @@ def test_a_lake_must_name_a_postgres_catalog(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ concurrency
 
 
-def _inputs(folder: Path, seed: int, conversations: int = 60, files_per_day: int = 3) -> list[Path]:
-    spec = GenerateSpec(conversations=conversations, users=12, days=2, seed=seed, files_per_day=files_per_day)
+def _inputs(folder: Path, seed: int, conversations: int = 60, files_per_day: int = 3, days: int = 2) -> list[Path]:
+    spec = GenerateSpec(conversations=conversations, users=12, days=days, seed=seed, files_per_day=files_per_day)
     return generate(folder, spec)
 
 
@@ -168,7 +168,7 @@ def test_analysts_read_whole_snapshots_while_a_run_writes(tmp_path: Path) -> Non
         base = reader.execute("SELECT count(*), coalesce(sum(messages_sent), 0) FROM lake.billing").fetchall()[0]
         before = reader.execute("SELECT count(*) FROM lake.message_records").fetchall()[0][0]
         # a second batch of files arrives while the analyst's session is open
-        more = _inputs(tmp_path / "more", seed=6, conversations=3000, files_per_day=1)
+        more = _inputs(tmp_path / "more", seed=6, conversations=3000, files_per_day=1, days=1)  # one file
         for path in more:
             shutil.copyfile(path, incoming / f"more-{path.name}")
         seen: list[tuple[int, object]] = []

@@ -51,9 +51,8 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
 def ensure_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
     """(Re)create the ``views_*.sql`` objects when their text changed since they were last created
     (a lake would otherwise gain a snapshot per view on every connection)."""
-    paths = sorted(sql_dir.glob("views_*.sql"))
-    texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in paths]
-    fingerprint = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in sorted(sql_dir.glob("views_*.sql"))]
+    fingerprint = _views_fingerprint(con, sql_dir)
     with serial_section(con):
         stored = _stored_fingerprint(con)
         if stored == [(fingerprint,)]:
@@ -69,12 +68,34 @@ def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> list[tuple[str]] | No
     """The views' stored fingerprint rows; None when there is no eur_settings table yet."""
     try:
         return con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
-    except duckdb.CatalogException:
+    except duckdb.Error:
         return None
+
+
+def _views_fingerprint(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> str:
+    texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in sorted(sql_dir.glob("views_*.sql"))]
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()
+
+
+def _up_to_date(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> int | None:
+    """The version in force when nothing is to do (newest migration, views unchanged), else None:
+    a writer opening a lake then never waits for another writer's serial section."""
+    try:
+        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    except duckdb.Error:  # no table yet (DuckDB may even try a Python object of that name)
+        return None
+    files = migration_files(sql_dir)
+    newest = files[-1][0] if files else 0
+    if not row or int(row[0]) != newest:
+        return None
+    return newest if _stored_fingerprint(con) == [(_views_fingerprint(con, sql_dir),)] else None
 
 
 def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> int:
     """Upgrade in place to the newest schema; returns the version now in force."""
+    current = _up_to_date(con, sql_dir)
+    if current is not None:
+        return current
     with serial_section(con):
         current = schema_version(con)
         for version, path in migration_files(sql_dir):

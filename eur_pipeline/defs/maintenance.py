@@ -2,7 +2,6 @@
 
 Running by default only when the warehouse is a DuckLake; on a DuckDB file each is a CHECKPOINT."""
 
-
 import dagster as dg
 
 from eur_pipeline.config import EurConfig

@@ -14,8 +14,13 @@ from pathlib import Path
 
 import duckdb
 
-from eur_pipeline.errors import EurError
-from eur_pipeline.warehouse.lake import content_claim, lake_exists, reading_cursor, serial_section
+from eur_pipeline.warehouse.lake import (
+    WarehouseLockedError,
+    content_claim,
+    lake_exists,
+    reading_cursor,
+    serial_section,
+)
 from eur_pipeline.warehouse.target import LakeConfig, WarehouseTarget
 
 __all__ = [
@@ -36,10 +41,6 @@ DEFAULT_LOCK_WAIT_SECONDS = 600.0
 # aggregations spill to ``<warehouse>.tmp`` instead); 128 MB costs no measurable time on a 1.6M-record
 # load or an 11M-record warehouse (make bench). Override with EUR_DUCKDB_MEMORY_LIMIT (any DuckDB size, e.g. "2GB").
 WRITER_MEMORY_LIMIT = os.environ.get("EUR_DUCKDB_MEMORY_LIMIT", "128MB")
-
-
-class WarehouseLockedError(EurError):
-    """Another process kept the warehouse locked longer than we were willing to wait."""
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from eur_pipeline.errors import ConfigError
+from eur_pipeline.errors import ConfigError, EurError
 from eur_pipeline.warehouse.target import LakeConfig, redact_conninfo
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,11 @@ _CONNINFO_VARIABLE = "eur_lake_conninfo"
 SERIAL_WAIT_SECONDS = float(os.environ.get("EUR_LAKE_SERIAL_WAIT_SECONDS", "3600"))
 EXTENSIONS = (("duckdb_extension_postgres_scanner", "postgres_scanner"), ("duckdb_extension_ducklake", "ducklake"))
 OBJECT_STORE = ("duckdb_extension_httpfs", "httpfs")  # for an object-store data_path: eur-pipeline[objectstore]
+
+
+class WarehouseLockedError(EurError):
+    """Another process kept the warehouse (a DuckDB file's lock, a lake's serial section) longer than
+    we were willing to wait."""
 
 
 class LakeUnavailableError(ConfigError):
@@ -226,8 +231,6 @@ def advisory_lock(
                 try:
                     cur.execute("SELECT pg_advisory_lock(%s)", [key])
                 except psycopg2.errors.LockNotAvailable:
-                    from eur_pipeline.warehouse.connection import WarehouseLockedError
-
                     raise WarehouseLockedError(
                         f"another writer held the lake's {what} lock for more than {wait_seconds:.0f} s"
                     ) from None

@@ -41,18 +41,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check eur_pipeline eur_pipeline_tests bench
 
 # Development UI on a persistent SQLite home (./dagster_home, git-ignored) with the warehouse pool
-# limit; the repo's dagster.yaml (PostgreSQL) is for the production services below.
+# limit; deploy/dagster.yaml (PostgreSQL) is for the production services below.
 ui: $(STAMP)
 	@mkdir -p dagster_home && printf 'concurrency:\n  pools:\n    default_limit: 1\n' > dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev
 
-# Production services: DAGSTER_HOME holds a copy of ./dagster.yaml; DAGSTER_PG_* and EUR_CONFIG set.
+# Production services: DAGSTER_HOME holds a copy of deploy/dagster.yaml; DAGSTER_PG_* and EUR_CONFIG set.
 webserver: $(STAMP)
-	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to a folder holding this repo's dagster.yaml"; exit 1; }
+	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to a folder holding a copy of deploy/dagster.yaml"; exit 1; }
 	$(BIN)/dagster-webserver -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000} -w workspace.yaml
 
 daemon: $(STAMP)
-	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to a folder holding this repo's dagster.yaml"; exit 1; }
+	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to a folder holding a copy of deploy/dagster.yaml"; exit 1; }
 	$(BIN)/dagster-daemon run -w workspace.yaml
 
 bench: $(STAMP)

@@ -149,7 +149,7 @@ def month_of_hourly_files(db: str, small: Path) -> tuple[int, dict[str, object]]
     script = f"""
 import json, os, sys, time
 from eur_pipeline.billing.compute import refresh_billing
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.warehouse.maintenance import compact, expire, lake_shape

@@ -202,7 +202,7 @@ def count_records(site: Path) -> int:
 def split_archive(xml: Path, folder: Path, files: int) -> list[Path]:
     """Cut a generated archive into ``files`` smaller archives at record boundaries (the generator
     writes one ``<message`` per line start; bodies never hold a newline)."""
-    from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL
+    from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL
 
     folder.mkdir(parents=True, exist_ok=True)
     records: list[list[str]] = []

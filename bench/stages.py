@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from eur_pipeline.billing.compute import refresh_billing
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.pipeline.validation import check_conversations

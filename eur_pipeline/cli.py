@@ -1,4 +1,4 @@
-"""The ``eur-pipeline`` command: run, demo, sql, generate (DESIGN.md contract 1)."""
+"""The ``eur-pipeline`` command: run, demo, sql, generate (docs/design.md, "Command line")."""
 
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from eur_pipeline.demo import run_demo
+    from eur_pipeline.demo.run import run_demo
 
     return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
     from eur_pipeline.warehouse.connection import connect, warehouse_exists
 
     config = load_config(args.config)
@@ -65,7 +65,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse_copy(args: argparse.Namespace) -> int:
-    from eur_pipeline.config import load_config
+    from eur_pipeline.config.loader import load_config
     from eur_pipeline.warehouse.copy import copy_warehouse
 
     source, destination = load_config(args.config), load_config(args.to)
@@ -93,7 +93,7 @@ def write_rows(headers: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from eur_pipeline.generate import GenerateSpec, generate
+    from eur_pipeline.demo.generate import GenerateSpec, generate
 
     spec = GenerateSpec(
         conversations=args.conversations,

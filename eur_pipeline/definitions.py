@@ -1,8 +1,10 @@
-"""The one Definitions object (``dagster dev`` / workspace.yaml / ``eur-pipeline run`` all load it).
+"""The one Definitions object, built lazily (``@dg.definitions``): `dagster dev`, `dg`, workspace.yaml
+and the daemon call :func:`defs` when they load the code location; ``eur-pipeline run`` calls
+:func:`build_definitions` with its ``--config``. Nothing is read or built at import time.
 
-Sensors, schedules and freshness checks are built per configured source, so the config
-(``$EUR_CONFIG`` or ``./eur.yaml``) is read here; without one the definitions still load, without them.
-Every sensor and schedule defaults to RUNNING: a deployment ingests with no action in the UI.
+Sensors, schedules and freshness checks are built per configured source; without a configuration
+the definitions still load, without them. Every sensor and schedule defaults to RUNNING: a
+deployment ingests with no action in the UI.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import logging
 
 import dagster as dg
 
-from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import find_config_path, load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
 from eur_pipeline.defs.maintenance import MAINTENANCE_JOBS, build_maintenance_schedules
@@ -28,16 +31,18 @@ PIPELINE_JOB = dg.define_asset_job(
 )
 
 
-def _config_or_none(config_path: str | None) -> EurConfig | None:
+def _config_or_none(config_path: str | None) -> tuple[str | None, EurConfig | None]:
     try:
-        return load_config(config_path)
+        path = str(find_config_path(config_path))
+        return path, load_config(path)
     except ConfigError as exc:
         logging.getLogger(__name__).warning("no source sensors: %s", exc)
-        return None
+        return config_path, None
 
 
 def build_definitions(config_path: str | None = None) -> dg.Definitions:
-    config = _config_or_none(config_path)
+    """The definitions for one configuration (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``)."""
+    path, config = _config_or_none(config_path)
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=build_checks(config),
@@ -52,11 +57,15 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
                 description="Declarative automation: eager downstream refresh and the hourly freshness checks.",
             ),
         ],
-        resources={"eur": EurResource(config_path=config_path)},
+        # the steps read the very file the definitions were built from (loaded once per process)
+        resources={"eur": EurResource(config_path=path)},
         # every step opens the one DuckDB file and the pool runs them one at a time anyway: a process
         # per step (the multiprocess default) would only add ~5 s of start-up to each
         executor=dg.in_process_executor,
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev`, `dg`, the webserver and the daemon, with ``$EUR_CONFIG`` or ``./eur.yaml``."""
+    return build_definitions()

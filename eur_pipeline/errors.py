@@ -29,3 +29,8 @@ class TransientSourceError(SourceError):
     """Network problems (refused, reset, timed out): retried with backoff."""
 
     retryable = True
+
+
+class WarehouseError(EurError):
+    """The warehouse cannot be opened or is not ours (a folder, another file, a newer schema): retrying
+    cannot help; the message names the path and what to change."""

@@ -7,8 +7,10 @@ from typing import Any
 
 import dagster as dg
 
-from eur_pipeline.config import EurConfig, find_config_path, load_config
-from eur_pipeline.warehouse.connection import connect, warehouse_exists
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import find_config_path, load_config
+from eur_pipeline.warehouse.connection import WarehouseLockedError, connect, warehouse_exists
+from eur_pipeline.warehouse.migrations import open_warehouse
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ def run_pipeline(config_path: str | None = None) -> RunOutcome:
     unreachable source or a failed step does, with a one-line reason."""
     path = str(find_config_path(config_path))
     config = load_config(path)  # fail fast with the key and reason before Dagster starts
+    try:  # and with the warehouse's real problem (a folder, another file), in one line, before any step
+        open_warehouse(config.warehouse).close()
+    except WarehouseLockedError as exc:
+        return RunOutcome(False, str(exc), "warehouse: (locked)", {})
     from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
 
     defs = build_definitions(path)

@@ -11,8 +11,9 @@ import duckdb
 import pytest
 import yaml
 
-from eur_pipeline.config import EurConfig, load_config
-from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.backends import lake_config, warehouse_spec
 
@@ -22,7 +23,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 
 @pytest.fixture
 def seed_sample() -> Path:
-    """DESIGN.md's 4-record sample (kept in the repo corpus; shared/ may be absent in a clone)."""
+    """The 4-record sample from Avaya's interoperability notes (docs/design.md), kept in the repo corpus."""
     return CORPUS / "seed_sample.xml"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eur_pipeline.config import find_config_path, load_config
+from eur_pipeline.config.loader import find_config_path, load_config
 from eur_pipeline.errors import ConfigError
 
 

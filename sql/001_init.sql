@@ -1,4 +1,4 @@
--- Schema version 1: the contract tables of DESIGN.md plus the pipeline's bookkeeping.
+-- Schema version 1: the contract tables (docs/design.md) plus the pipeline's bookkeeping.
 -- All instants are TIMESTAMPTZ (UTC instants; connections set TimeZone='UTC').
 
 CREATE TABLE archive_files (

@@ -10,6 +10,9 @@ CREATE TABLE billing_thread_periods (
     period    DATE NOT NULL,
     user_jid  VARCHAR NOT NULL
 );
+-- key/value state the views and checks need but cannot read from eur.yaml: 'timezone' (the one billing
+-- last ran with), 'billing.fingerprint' (directory + rates + timezone + extension_length + sites; a
+-- change rebuilds every period), 'integrity.<check>.checked_to' (check watermarks), 'views.sha256'.
 CREATE TABLE IF NOT EXISTS eur_settings (
     key   VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL

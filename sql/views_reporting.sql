@@ -1,34 +1,7 @@
--- Reporting views analysts query directly, plus the small state billing keeps.
--- Re-run after every migration (and by refresh_billing): everything here is idempotent.
+-- Reporting views and macros analysts query directly (tables live in the NNN_*.sql migrations only).
+-- Re-created by the migration runner whenever this file changes: everything here is idempotent.
 -- Local dates, months and hours use the timezone stored in eur_settings (written by refresh_billing
 -- from eur.yaml's `timezone`; UTC until the first billing run). Money sums stay DECIMAL (exact).
-
--- key/value settings the views need but cannot read from eur.yaml:
---   'timezone'            eur.yaml timezone billing last ran with
---   'billing.fingerprint' hash of directory + rates + timezone + extension_length + source sites;
---                         a change makes refresh_billing rebuild every period
-CREATE TABLE IF NOT EXISTS eur_settings (
-    key   VARCHAR PRIMARY KEY,
-    value VARCHAR NOT NULL
-);
-
--- Each thread's contribution to the billing rows (period × user) it touches, as of its last billing:
--- refresh_billing sums these per row, and a thread touched again replaces its rows (its old pairs are
--- recomputed too, even if its messages moved). One row per (thread, period, user, source): the
--- message counts on the row with source NULL, the record counts on one row per source, so every
--- sum is exact.
--- No PRIMARY KEY (see sql/003_*): refresh_billing deletes a thread's rows before inserting them.
-CREATE TABLE IF NOT EXISTS billing_thread_periods (
-    thread_id             VARCHAR NOT NULL,
-    period                DATE NOT NULL,
-    user_jid              VARCHAR NOT NULL,
-    source                VARCHAR,            -- source of the records counted in `records`
-    messages_sent         INTEGER NOT NULL,   -- logical messages the user sent in this thread
-    messages_received     INTEGER NOT NULL,   -- one per message the user is a recipient of
-    participated          INTEGER NOT NULL,   -- 1: the user sent or received a message of it
-    conversations_started INTEGER NOT NULL,   -- 1: the user started it (in the month of its start)
-    records               INTEGER NOT NULL    -- archive records with the user as sender or recipient
-);
 
 -- eur_timezone(): the reporting timezone.
 CREATE OR REPLACE MACRO eur_timezone() AS

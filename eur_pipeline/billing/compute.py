@@ -31,7 +31,6 @@ from eur_pipeline.billing.directory import Directory, extension_of, load_directo
 from eur_pipeline.billing.rates import Rates, load_rates
 from eur_pipeline.config import EurConfig
 from eur_pipeline.warehouse.connection import serial_section, transaction
-from eur_pipeline.warehouse.migrations import ensure_views
 from eur_pipeline.warehouse.settings import set_setting
 from eur_pipeline.warehouse.sql_files import read_sql
 
@@ -94,11 +93,6 @@ class BillingInputs:
             "sources": sorted(self.source_sites.items()),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create billing's state tables, macros and views (idempotent; the migration runner also does this)."""
-    ensure_views(con)
 
 
 def period_bounds(periods: list[date], tz: str) -> tuple[datetime, datetime]:
@@ -191,8 +185,7 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
     """
     inputs = BillingInputs.from_config(config)
     fingerprint = inputs.fingerprint()
-    with serial_section(con):
-        ensure_billing_schema(con)
+    with serial_section(con):  # on a lake, one writer rebuilds billing rows at a time
         return _refresh_billing(con, inputs, fingerprint, full)
 
 
@@ -262,6 +255,5 @@ __all__ = [
     "BillingInputs",
     "billing_rows",
     "billing_totals",
-    "ensure_billing_schema",
     "refresh_billing",
 ]

@@ -79,7 +79,7 @@ ZERO_CHARGE = Charge(Decimal("0.0000"), Decimal("0.0000"), Decimal("0.0000"), De
 
 
 class Rates(BaseModel):
-    """The rates.yaml model (see DESIGN.md)."""
+    """The rates.yaml model (see docs/billing.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,7 +117,7 @@ class Rates(BaseModel):
     def charge(
         self, plan: str | None, messages_sent: int, messages_received: int, conversations_started: int
     ) -> Charge:
-        """DESIGN.md's cost rule, each part rounded half-up to 4 places before the next uses it.
+        """The cost rule (docs/design.md), each part rounded half-up to 4 places before the next uses it.
 
         usage = per_message_sent × sent + per_conversation_started × started;
         fee only when the user sent or received anything; markup on (usage + fee);

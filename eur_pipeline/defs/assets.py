@@ -1,4 +1,4 @@
-"""Assets: table names of DESIGN.md. Each materialization is one call into the plain-Python core.
+"""Assets: the table names of docs/design.md. Each materialization is one call into the plain-Python core.
 
 ``archive_files`` / ``message_records`` are partitioned per file (dynamic partitions, added by the
 source sensors). One run takes a whole range of partitions (single-run backfill policy), so a batch
@@ -15,20 +15,16 @@ writer process.
 from collections.abc import Iterator
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.billing.reports import write_reports
-from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.metadata import markdown_rows, markdown_table, table_metadata
-from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, source_of
+from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS
 from eur_pipeline.defs.resources import EurResource
-from eur_pipeline.errors import ConfigError, SourceError
-from eur_pipeline.pipeline.collect import FileResult, SourceReport, collect_source, source_summary
+from eur_pipeline.pipeline.collect import FileResult, source_summary
+from eur_pipeline.pipeline.ingest import ingest as ingest_files
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
-from eur_pipeline.sources.base import is_candidate_name
-from eur_pipeline.sources.registry import open_source
 
 POOL = "eur_warehouse"
 GROUP = "eur_pipeline"
@@ -53,88 +49,6 @@ def _log_file(context: dg.AssetExecutionContext, r: FileResult) -> None:
     if r.detail and r.outcome != "parsed":
         text += f" — {r.detail}"
     (context.log.warning if r.outcome in ("quarantined", "failed") else context.log.info)(text)
-
-
-def _resolve_keys(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, keys: set[str], hints: list[str]
-) -> tuple[list[str], list[tuple[str, str]], set[str]]:
-    """Partition keys → (names still at the source, (name, ledger row) already collected, unknown keys).
-
-    A key names a file that is either still at the source (collect it), or gone because it was
-    collected and deleted/moved (report its ledger row: content is never loaded twice, and the
-    landing backup holds the bytes), or neither (reported as a failure)."""
-    by_key = {partition_key(source.name, n): n for n in hints}
-    if not keys <= by_key.keys():
-        with open_source(source) as src:
-            listed = [f.name for f in src.list_files() if is_candidate_name(f.name, source.pattern)]
-        by_key.update({partition_key(source.name, n): n for n in listed})
-    present = sorted(by_key[k] for k in keys if k in by_key)
-    rest = keys - {partition_key(source.name, n) for n in present}
-    collected: list[tuple[str, str]] = []
-    if rest:
-        rows = con.execute(
-            """SELECT s.name, format('file_id {}, {}, {} records, backup {}', a.file_id, a.status, a.record_count,
-                                     coalesce(a.landing_path, '(none)'))
-               FROM file_sightings s JOIN archive_files a USING (sha256)
-               WHERE s.source = ? ORDER BY s.seen_at""",
-            [source.name],
-        ).fetchall()
-        for name, row in rows:
-            key = partition_key(source.name, name)
-            if key in rest:
-                collected.append((name, row))
-                rest.discard(key)
-    return present, collected, rest
-
-
-def _collect_partitions(
-    context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, cfg: EurConfig, config: IngestConfig
-) -> tuple[list[SourceReport], list[tuple[str, bool]]]:
-    """Collect the files of this run's partition keys; returns the reports and the failures, each
-    ``(what failed and why, whether a retry can help)``."""
-    by_source: dict[str, set[str]] = {}
-    for key in context.partition_keys:
-        by_source.setdefault(source_of(key), set()).add(key)
-    reports, failures = [], []
-    for name, keys in sorted(by_source.items()):
-        try:
-            source = cfg.source(name)
-        except ConfigError as exc:
-            failures += [(f"{k}: {exc}", False) for k in sorted(keys)]
-            continue
-        try:
-            present, collected, unknown = _resolve_keys(con, source, keys, config.files)
-        except SourceError as exc:
-            failures.append((f"{name}: cannot list the source: {exc}", exc.retryable))
-            continue
-        for file_name, ledger in collected:
-            context.log.info(f"{name}/{file_name}: already collected ({ledger}); nothing to load")
-        failures += [(f"{k}: not at the source and never collected", False) for k in sorted(unknown)]
-        if present:
-            report = collect_source(con, cfg, source, names=present, progress=lambda r: _log_file(context, r))
-            reports.append(report)
-            if report.error:
-                failures.append((f"{name}: {report.error}", True))
-            failures += [(f"{name}/{f.name}: {f.detail}", True) for f in report.files if f.outcome == "failed"]
-            missing = set(present) - {f.name for f in report.files}
-            failures += [(f"{name}/{m}: gone from the source before it was collected", False) for m in sorted(missing)]
-    return reports, failures
-
-
-def _collect_all(
-    context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, cfg: EurConfig, config: IngestConfig
-) -> list[SourceReport]:
-    """Unpartitioned run: every ready file of the selected sources. A source outage is reported (and
-    fails ``eur-pipeline run``), never blocks the other sources or the downstream refresh."""
-    reports = []
-    for source in cfg.sources:
-        if config.sources and source.name not in config.sources:
-            continue
-        report = collect_source(con, cfg, source, names=config.files or None, progress=lambda r: _log_file(context, r))
-        if report.error:
-            context.log.error(f"source {source.name} failed: {report.error}")
-        reports.append(report)
-    return reports
 
 
 @dg.multi_asset(
@@ -167,23 +81,30 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
     cfg = eur.load()
     partitioned = context.has_partition_key or context.has_partition_key_range
     with eur.warehouse(cfg, on_wait=context.log.warning) as con:
-        if partitioned:
-            reports, failures = _collect_partitions(context, con, cfg, config)
-        else:
-            reports, failures = _collect_all(context, con, cfg, config), []
-        for report in reports:
+        outcome = ingest_files(
+            con,
+            cfg,
+            list(context.partition_keys) if partitioned else None,
+            config.sources,
+            config.files,
+            progress=lambda r: _log_file(context, r),
+        )
+        for line in outcome.already_collected:
+            context.log.info(line)
+        for report in outcome.reports:
             context.log.info(source_summary(report))
             for warning in report.warnings:
                 context.log.warning(warning)
-        if failures:
+        if outcome.failures:
             # the committed files stay committed; a retry (or re-execution) skips them by sighting
-            texts = [text for text, _ in failures]
+            texts = [f.text for f in outcome.failures]
             raise dg.Failure(
                 description=f"{len(texts)} file(s) not collected: " + "; ".join(texts[:20]),
                 metadata={"failures": dg.MetadataValue.md("\n".join(f"- {t}" for t in texts))},
-                allow_retries=any(retryable for _, retryable in failures),
+                allow_retries=any(f.retryable for f in outcome.failures),
             )
-        files = [f for r in reports for f in r.files]
+        files = outcome.files
+        reports = outcome.reports
         ledger = table_metadata(
             con,
             "archive_files",
@@ -192,9 +113,9 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
         )
         ledger.update(
             {
-                "files_parsed": sum(r.count("parsed") for r in reports),
-                "files_quarantined": sum(r.count("quarantined") for r in reports),
-                "files_duplicate": sum(r.count("duplicate") for r in reports),
+                "files_parsed": outcome.count("parsed"),
+                "files_quarantined": outcome.count("quarantined"),
+                "files_duplicate": outcome.count("duplicate"),
                 "records_loaded": sum(r.records for r in reports),
                 "failed_sources": dg.MetadataValue.json({r.source: r.error for r in reports if r.error}),
                 "failed_files": dg.MetadataValue.json(

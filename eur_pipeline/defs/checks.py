@@ -30,12 +30,17 @@ from eur_pipeline.defs.assets import POOL
 from eur_pipeline.defs.metadata import markdown_rows
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.pipeline.integrity import CHECKS as INTEGRITY_CHECKS
-from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, billing_periods, check_integrity, run_scoped
+from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, check_integrity, reconcile_billing, run_scoped
 from eur_pipeline.pipeline.validation import check_conversations
+from eur_pipeline.warehouse.ledger import last_sighting, quarantined_since, rejected_share_over
 
 RECENT_DAYS = 7
 FRESHNESS_CRON = "0 * * * *"
 FULL_SWEEP_CRON = "30 2 * * *"
+
+
+def _recent() -> datetime:
+    return datetime.now(UTC) - timedelta(days=RECENT_DAYS)
 
 
 @dg.asset_check(
@@ -64,20 +69,14 @@ def conversations_schema(eur: EurResource) -> dg.AssetCheckResult:
     description=f"Quarantined files (WARN) collected in the last {RECENT_DAYS} days, each with its reason.",
 )
 def no_quarantined_files(eur: EurResource) -> dg.AssetCheckResult:
-    since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
     with eur.warehouse() as con:
-        rows = con.execute(
-            "SELECT source, name, error FROM archive_files WHERE status = 'quarantined' AND collected_at >= ? "
-            "ORDER BY collected_at DESC",
-            [since],
-        ).fetchall()
-        total = con.execute("SELECT count(*) FROM archive_files WHERE status = 'quarantined'").fetchall()[0][0]
+        rows, total = quarantined_since(con, _recent())
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "quarantined_recently": len(rows),
-            "quarantined_ever": int(total),
+            "quarantined_ever": total,
             "files": dg.MetadataValue.md(markdown_rows(["source", "name", "reason"], rows[:50])),
         },
     )
@@ -144,27 +143,13 @@ INTEGRITY = [build_integrity_check(name, asset) for name, asset in CHECKS_BY_ASS
 )
 def rejected_share(eur: EurResource) -> dg.AssetCheckResult:
     cfg = eur.load()
-    since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
     with eur.warehouse(cfg) as con:
-        rows = con.execute(
-            """SELECT source, name, rejected_count, record_count + rejected_count AS seen,
-                      round(rejected_count / (record_count + rejected_count), 4) AS share
-               FROM archive_files
-               WHERE status = 'parsed' AND collected_at >= ? AND rejected_count > 0
-                 AND rejected_count / (record_count + rejected_count) > ?
-               ORDER BY share DESC""",
-            [since, cfg.rejected_share_threshold],
-        ).fetchall()
-        overall = con.execute(
-            "SELECT coalesce(sum(rejected_count) / nullif(sum(record_count + rejected_count), 0), 0) "
-            "FROM archive_files WHERE status = 'parsed' AND collected_at >= ?",
-            [since],
-        ).fetchall()[0][0]
+        rows, overall = rejected_share_over(con, _recent(), cfg.rejected_share_threshold)
     return dg.AssetCheckResult(
         passed=not rows,
         metadata={
             "threshold": cfg.rejected_share_threshold,
-            "recent_share": float(overall),
+            "recent_share": overall,
             "files_over_threshold": len(rows),
             "files": dg.MetadataValue.md(markdown_rows(["source", "name", "rejected", "records", "share"], rows[:50])),
         },
@@ -181,20 +166,17 @@ def rejected_share(eur: EurResource) -> dg.AssetCheckResult:
 )
 def billing_reconciles(eur: EurResource) -> dg.AssetCheckResult:
     with eur.warehouse() as con:
-        findings, since = run_scoped(con, "billing_matches_messages")
-        rows = billing_periods(con, since)
+        outcome = reconcile_billing(con)
         totals = billing_totals(con)
-    bad = [r for r in rows if r[1] != r[2] or r[3] != r[4] or r[5] != r[6]]
-    if bad and not findings:
-        findings.insert(0, Finding("billing_reconciles", f"{len(bad)} period(s) where billing and messages disagree"))
     return integrity_result(
-        findings,
-        scope=_scope_text(since),
-        periods=len(rows),
-        periods_mismatched=len(bad),
+        outcome.findings,
+        scope=_scope_text(outcome.since),
+        periods=len(outcome.periods),
+        periods_mismatched=outcome.mismatched,
         per_period=dg.MetadataValue.md(
             markdown_rows(
-                ["period", "messages", "billed_sent", "deliveries", "billed_received"], [r[:5] for r in rows[-24:]]
+                ["period", "messages", "billed_sent", "deliveries", "billed_received"],
+                [r[:5] for r in outcome.periods[-24:]],
             )
         ),
         total_cost=str(totals["total_cost"]),
@@ -214,9 +196,7 @@ def build_freshness_check(source: SourceConfig) -> dg.AssetChecksDefinition:
     )
     def _check(eur: EurResource) -> dg.AssetCheckResult:
         with eur.warehouse() as con:
-            last = con.execute("SELECT max(seen_at) FROM file_sightings WHERE source = ?", [source.name]).fetchall()[0][
-                0
-            ]
+            last = last_sighting(con, source.name)
         age = (datetime.now(UTC) - last).total_seconds() / 3600 if last else None
         return dg.AssetCheckResult(
             passed=age is not None and age <= hours,

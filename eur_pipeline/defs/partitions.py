@@ -1,37 +1,17 @@
-"""Per-file dynamic partitions of ``archive_files`` / ``message_records``.
-
-A key is ``<source>:<name>`` with the name reduced to a conservative character set; when that
-changes or shortens the name, a hash of the real name is appended so two files never share a key.
-Keys are not reversible on purpose: the ingest asset resolves a key by recomputing it for the
-names it lists (or finds in the ledger), so any file name is supported.
-"""
+"""Per-file dynamic partitions of ``archive_files`` / ``message_records`` (keys: ``pipeline.file_keys``)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 import dagster as dg
 
+from eur_pipeline.pipeline.file_keys import partition_key, source_of
+
 ARCHIVE_PARTITIONS = dg.DynamicPartitionsDefinition(name="archive_file")
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=/-]")
-MAX_NAME_CHARS = 160
-
-
-def partition_key(source: str, name: str) -> str:
-    """The partition key of one file of one source (source names are already key-safe)."""
-    safe = _UNSAFE.sub("_", name).replace("...", "_._")
-    if safe != name or len(safe) > MAX_NAME_CHARS:
-        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-        safe = f"{safe[:MAX_NAME_CHARS]}~{digest}"
-    return f"{source}:{safe}"
-
-
-def source_of(key: str) -> str:
-    return key.split(":", 1)[0]
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags selecting a contiguous range of partitions: one run (single_run backfill policy)."""
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+__all__ = ["ARCHIVE_PARTITIONS", "partition_key", "range_tags", "source_of"]

@@ -8,12 +8,16 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
-from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.errors import ConfigError, WarehouseError
+from eur_pipeline.warehouse.connection import WarehouseLockedError
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 
 class EurResource(dg.ConfigurableResource):
-    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``) and a warehouse opener."""
+    """eur.yaml (``config_path``, else ``$EUR_CONFIG``, else ``./eur.yaml``), validated once per process
+    and shared by every step, and a warehouse opener."""
 
     config_path: str | None = None
     lock_wait_seconds: float = 600.0
@@ -28,7 +32,11 @@ class EurResource(dg.ConfigurableResource):
         """A migrated read-write connection; waits (with backoff, reporting via ``on_wait``) while
         another process — e.g. an analyst's SQL session — holds the DuckDB lock."""
         config = config or self.load()
-        con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        try:
+            con = open_warehouse(config.warehouse, wait_seconds=self.lock_wait_seconds, on_wait=on_wait)
+        except (ConfigError, WarehouseError, WarehouseLockedError) as exc:
+            # retrying cannot help (the lock was already waited for): fail the step with the one-line cause
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         try:
             yield con
         finally:

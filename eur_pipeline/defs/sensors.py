@@ -28,7 +28,7 @@ import dagster as dg
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, range_tags
 from eur_pipeline.errors import SourceError
-from eur_pipeline.sources.base import RemoteFile, is_candidate_name
+from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.registry import open_source
 
 BATCH_SIZE = 200
@@ -179,7 +179,7 @@ def build_source_sensor(source: SourceConfig, job: dg.UnresolvedAssetJobDefiniti
         cursor = SensorCursor.parse(context.cursor)
         try:
             with open_source(source) as src:
-                listing = [f for f in src.list_files() if is_candidate_name(f.name, source.pattern)]
+                listing = src.list_files()  # the source applies the pattern
         except SourceError as exc:
             if not exc.retryable:
                 raise  # authentication / host key / missing folder: fail the tick loudly, no retry helps

@@ -1,6 +1,6 @@
 """Collect one source: list → ready → download → ledger + records in one transaction → remote completion.
 
-The order is the reliability contract of DESIGN.md: a remote file is deleted or moved only after its
+The order is the reliability contract (docs/design.md): a remote file is deleted or moved only after its
 data is committed; a failed completion is retried by the next run, which recognises the file by its
 content (or by an unchanged name/size/mtime) and loads nothing twice.
 """
@@ -23,15 +23,15 @@ from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_pa
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.registry import open_source
-from eur_pipeline.warehouse.connection import serial_section
-from eur_pipeline.warehouse.loader import (
+from eur_pipeline.warehouse.ledger import (
     FileIdentity,
-    LoadOutcome,
     file_id_of,
+    known_sighting,
     ledger_status,
-    load_archive,
+    mark_completed,
     record_sighting,
 )
+from eur_pipeline.warehouse.loader import LoadOutcome, load_archive
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +66,6 @@ class SourceReport:
         return self.error is not None or self.count("failed") > 0
 
 
-def _known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFile) -> tuple[str, bool] | None:
-    """(sha256, completed) when this exact (name, size, mtime) was already taken in."""
-    row = con.execute(
-        """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
-           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?
-           ORDER BY seen_at DESC LIMIT 1""",
-        [source, remote.name, remote.size, remote.mtime],
-    ).fetchone()
-    return (row[0], bool(row[1])) if row else None
-
-
 def _complete(
     con: duckdb.DuckDBPyConnection, src: Source, cfg: SourceConfig, remote: RemoteFile, report: SourceReport
 ) -> None:
@@ -90,12 +79,7 @@ def _complete(
         log.warning(message)
         report.warnings.append(message)
         return
-    with serial_section(con):  # an UPDATE rewrites rows: one lake writer at a time
-        con.execute(
-            """UPDATE file_sightings SET completed_at = ?
-               WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
-            [datetime.now(UTC), cfg.name, remote.name, remote.size, remote.mtime],
-        )
+    mark_completed(con, cfg.name, remote)
 
 
 def _progress_logger(source: str, remote: RemoteFile, every_seconds: float = 5.0) -> Callable[[int], None]:
@@ -143,7 +127,7 @@ def collect_file(
     report: SourceReport,
 ) -> FileResult:
     """One file through the whole contract; never raises for a bad file (quarantine instead)."""
-    known = _known_sighting(con, cfg.name, remote)
+    known = known_sighting(con, cfg.name, remote)
     # A file we already deleted/moved that is listed again is a new upload (mtimes are whole seconds
     # over SFTP, so name+size+mtime can repeat): download it and let its content decide.
     if known is not None and not known[1]:

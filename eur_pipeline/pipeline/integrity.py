@@ -206,6 +206,11 @@ def billing_periods(con: duckdb.DuckDBPyConnection, since: datetime | None = Non
     )
 
 
+def mismatched_periods(rows: list[tuple]) -> list[tuple]:
+    """The rows of :func:`billing_periods` where any billed count differs from the warehouse's."""
+    return [r for r in rows if r[1] != r[2] or r[3] != r[4] or r[5] != r[6]]
+
+
 def billing_matches_messages(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[Finding]:
     """With the queue empty: billing counts every message sent and received and every conversation
     started exactly once (per period), and each row's total is usage + fee + markup + tax."""
@@ -302,3 +307,24 @@ def run_scoped(con: duckdb.DuckDBPyConnection, name: str, full: bool = False) ->
         with serial_section(con), transaction(con):
             set_setting(con, _key(name), newest.isoformat())
     return findings, since
+
+
+@dataclass(frozen=True)
+class BillingReconciliation:
+    """The billing check's outcome: findings, where its scope started and the per-period counts it compared."""
+
+    findings: list[Finding]
+    since: datetime | None
+    periods: list[tuple]
+    mismatched: int
+
+
+def reconcile_billing(con: duckdb.DuckDBPyConnection) -> BillingReconciliation:
+    """Scoped ``billing_matches_messages`` plus the per-period comparison it is judged on; a period that
+    disagrees is a finding even while threads are still queued."""
+    findings, since = run_scoped(con, "billing_matches_messages")
+    rows = billing_periods(con, since)
+    bad = mismatched_periods(rows)
+    if bad and not findings:
+        findings.insert(0, Finding("billing_reconciles", f"{len(bad)} period(s) where billing and messages disagree"))
+    return BillingReconciliation(findings, since, rows, len(bad))

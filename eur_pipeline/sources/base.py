@@ -17,7 +17,7 @@ from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from eur_pipeline.config import SourceConfig
+from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import SourceError
 from eur_pipeline.faults import fault_point
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from eur_pipeline.config import SourceConfig
+from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import PermanentSourceError, SourceError
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, fsync_dir, is_candidate_name, stream_to_file
 

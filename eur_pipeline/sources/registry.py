@@ -6,7 +6,7 @@ from functools import cache
 
 from pydantic import ValidationError
 
-from eur_pipeline.config import SourceConfig
+from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.plugins import load_plugin
 from eur_pipeline.sources.base import Source

@@ -1,6 +1,6 @@
 """SFTP source (paramiko): verified host keys, streamed downloads, completion after commit.
 
-Reliability choices (DESIGN.md "Reliability pattern"):
+Reliability choices (docs/design.md, "Reliability"):
 
 * Host keys are always verified, from ``known_hosts`` or a pinned ``SHA256:`` fingerprint; an
   unknown or changed key is a :class:`PermanentSourceError` that says how to fix it.
@@ -32,8 +32,9 @@ from paramiko.pkey import UnknownKeyType
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from eur_pipeline.config import SourceConfig
+from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import PermanentSourceError, SourceError, TransientSourceError
+from eur_pipeline.retry import Attempt, retry
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, is_candidate_name, stream_to_file
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,6 @@ def known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
-def backoff_delays(attempts: int, base: float = 1.0, cap: float = 30.0) -> list[float]:
-    """Waits between ``attempts`` tries: base, 2·base, 4·base … capped (``attempts - 1`` values)."""
-    return [min(cap, base * 2**i) for i in range(max(0, attempts - 1))]
-
-
 def retry_transient(
     action: Callable[[], T],
     *,
@@ -127,26 +123,29 @@ def retry_transient(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """Run ``action``, retrying :class:`SourceError` with ``retryable`` set, with exponential backoff.
+    """Run ``action``, retrying :class:`SourceError` with ``retryable`` set (``eur_pipeline.retry``).
 
-    Bounded twice: at most ``attempts`` tries, and no wait that would end after ``max_seconds``
-    from the start. Permanent errors (auth, host key, config) are raised at once. The last error
-    is re-raised with the number of tries appended, so the run's one-line reason says it retried.
-    """
-    deadline = clock() + max_seconds
-    delays = backoff_delays(attempts, base_delay, max_delay)
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except SourceError as exc:
-            if not exc.retryable:
-                raise
-            delay = delays[attempt - 1] if attempt <= len(delays) else None
-            if delay is None or clock() + delay > deadline:
-                raise type(exc)(f"{exc} (gave up after {attempt} attempt{'s' * (attempt > 1)})") from exc
-            log.warning("%s failed (attempt %d of %d), retrying in %.1fs: %s", what, attempt, attempts, delay, exc)
-            sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+    Permanent errors (auth, host key, config) are raised at once. The last error is re-raised with
+    the number of tries appended, so the run's one-line reason says it retried."""
+
+    def log_retry(a: Attempt) -> None:
+        log.warning("%s failed (attempt %d of %d), retrying in %.1fs: %s", what, a.number, attempts, a.delay, a.error)
+
+    def give_up(exc: BaseException, tries: int) -> BaseException:
+        return type(exc)(f"{exc} (gave up after {tries} attempt{'s' * (tries > 1)})")
+
+    return retry(
+        action,
+        retryable=lambda exc: isinstance(exc, SourceError) and exc.retryable,
+        attempts=attempts,
+        max_seconds=max_seconds,
+        base_delay=base_delay,
+        max_delay=max_delay,
+        on_retry=log_retry,
+        give_up=give_up,
+        sleep=sleep,
+        clock=clock,
+    )
 
 
 def classify_network_error(source: str, doing: str, exc: BaseException) -> SourceError:
@@ -601,7 +600,6 @@ class SftpSource:
 __all__ = [
     "SftpOptions",
     "SftpSource",
-    "backoff_delays",
     "classify_network_error",
     "key_fingerprint",
     "known_hosts_name",

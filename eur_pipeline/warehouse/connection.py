@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
+from eur_pipeline.errors import WarehouseError
+from eur_pipeline.retry import Attempt, retry
 from eur_pipeline.warehouse.lake import (
     WarehouseLockedError,
     content_claim,
@@ -43,6 +44,26 @@ DEFAULT_LOCK_WAIT_SECONDS = 600.0
 WRITER_MEMORY_LIMIT = os.environ.get("EUR_DUCKDB_MEMORY_LIMIT", "128MB")
 
 
+def _open_problem(path: Path, exc: BaseException) -> WarehouseError:
+    """The real cause of a failed open, in one line naming the file and what to do."""
+    text = str(exc)
+    if path.is_dir():
+        cause = (
+            "is a folder, not a DuckDB file: set `warehouse` in eur.yaml to a file path such as ./data/warehouse.duckdb"
+        )
+    elif "not a valid DuckDB database" in text:
+        cause = "exists but is not a DuckDB database: point `warehouse` at the right file or move this one away"
+    elif isinstance(exc, PermissionError) or "Permission denied" in text:
+        cause = "cannot be opened (permission denied): run as the warehouse's owner or fix its permissions"
+    elif "No such file or directory" in text or isinstance(exc, FileNotFoundError):
+        cause = "does not exist yet: run `eur-pipeline run` first (or check `warehouse` in eur.yaml)"
+    elif "newer" in text.lower() and "version" in text.lower():
+        cause = f"was written by a newer DuckDB than {duckdb.__version__}: upgrade eur-pipeline"
+    else:
+        cause = f"cannot be opened: {text.splitlines()[0] if text else type(exc).__name__}"
+    return WarehouseError(f"warehouse {path} {cause}")
+
+
 def _is_lock_error(exc: duckdb.Error) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
@@ -70,32 +91,41 @@ def connect(
         from eur_pipeline.warehouse.lake import connect_lake
 
         return connect_lake(path, read_only=read_only, memory_limit=WRITER_MEMORY_LIMIT)
+    if path.is_dir():
+        raise _open_problem(path, IsADirectoryError(str(path)))
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.2
-    attempt = 0
-    while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc):
-                raise
-            attempt += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WarehouseLockedError(
-                    f"warehouse {path} is locked by {_holder(exc)} (an open SQL session?); "
-                    f"gave up after {wait_seconds:.0f} s — close that session and retry"
-                ) from None
-            message = (
-                f"warehouse {path} is locked by {_holder(exc)}; waiting {min(delay, remaining):.1f} s "
-                f"(attempt {attempt}, up to {remaining:.0f} s more)"
-            )
-            (on_wait or log.warning)(message)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 10.0)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"warehouse folder {path.parent} cannot be created: {exc.strerror}") from None
+
+    def log_wait(a: Attempt) -> None:
+        assert isinstance(a.error, duckdb.Error)
+        (on_wait or log.warning)(
+            f"warehouse {path} is locked by {_holder(a.error)}; waiting {a.delay:.1f} s "
+            f"(attempt {a.number}, up to {a.remaining:.0f} s more)"
+        )
+
+    def give_up(exc: BaseException, _tries: int) -> BaseException:
+        assert isinstance(exc, duckdb.Error)
+        return WarehouseLockedError(
+            f"warehouse {path} is locked by {_holder(exc)} (an open SQL session?); "
+            f"gave up after {wait_seconds:.0f} s — close that session and retry"
+        )
+
+    try:
+        con = retry(
+            lambda: duckdb.connect(str(path), read_only=read_only),
+            retryable=lambda exc: isinstance(exc, duckdb.Error) and _is_lock_error(exc),
+            max_seconds=wait_seconds,
+            base_delay=0.2,
+            max_delay=10.0,
+            use_whole_budget=True,
+            on_retry=log_wait,
+            give_up=give_up,
+        )
+    except (duckdb.Error, OSError) as exc:
+        raise _open_problem(path, exc) from None
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         con.execute("SET memory_limit = ?", [WRITER_MEMORY_LIMIT])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +21,7 @@ from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.warehouse.connection import content_claim, transaction
+from eur_pipeline.warehouse.ledger import FileIdentity, insert_file, ledger_status, record_sighting
 
 # thread_id is stored as its thread key (trimmed, '' as NULL): transforms then match it as stored.
 _RECORD_COLUMNS = (
@@ -31,49 +31,12 @@ _RECORD_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class FileIdentity:
-    """What the ledger knows about a collected file before it is parsed."""
-
-    source: str
-    name: str
-    size_bytes: int
-    sha256: str
-    remote_mtime: float
-    format: str
-    landing_path: str
-    collected_at: datetime
-
-    @property
-    def file_id(self) -> str:
-        return file_id_of(self.sha256)
-
-
-@dataclass(frozen=True)
 class LoadOutcome:
     file_id: str
     status: str  # 'parsed' | 'quarantined' | 'duplicate' (another writer loaded it first)
     record_count: int
     rejected_count: int
     error: str | None
-
-
-def file_id_of(sha256: str) -> str:
-    """A short, stable id: the same content always gets the same id, across re-runs and machines."""
-    return sha256[:16]
-
-
-def ledger_status(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None:
-    row = con.execute("SELECT status FROM archive_files WHERE sha256 = ?", [sha256]).fetchone()
-    return row[0] if row else None
-
-
-def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
-    """Append a sighting: the newest row of a (source, name, size, mtime) is the one in force."""
-    con.execute(
-        """INSERT INTO file_sightings (source, name, size_bytes, remote_mtime, sha256, seen_at)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        [ident.source, ident.name, ident.size_bytes, ident.remote_mtime, ident.sha256, ident.collected_at],
-    )
 
 
 def load_archive(
@@ -118,7 +81,7 @@ def _load_claimed(
                     [ident.file_id],
                 )
                 con.unregister("_eur_rejects")
-            _insert_ledger(con, ident, "parsed", None, loaded, rejects.num_rows)
+            insert_file(con, ident, "parsed", None, loaded, rejects.num_rows)
             con.execute(
                 """INSERT INTO pending_threads
                    SELECT DISTINCT thread_key(thread_id, sender, recipient) AS thread_id, 'messages'
@@ -130,36 +93,6 @@ def _load_claimed(
         return LoadOutcome(ident.file_id, "parsed", loaded, rejects.num_rows, None)
     except QuarantineError as exc:
         with transaction(con):
-            _insert_ledger(con, ident, "quarantined", str(exc), 0, 0)
+            insert_file(con, ident, "quarantined", str(exc), 0, 0)
             record_sighting(con, ident)
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
-
-
-def _insert_ledger(
-    con: duckdb.DuckDBPyConnection,
-    ident: FileIdentity,
-    status: str,
-    error: str | None,
-    records: int,
-    rejects: int,
-) -> None:
-    con.execute(
-        """INSERT INTO archive_files (file_id, source, name, size_bytes, sha256, status, error, record_count,
-                                      rejected_count, format, landing_path, collected_at, parsed_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            ident.file_id,
-            ident.source,
-            ident.name,
-            ident.size_bytes,
-            ident.sha256,
-            status,
-            error,
-            records,
-            rejects,
-            ident.format,
-            ident.landing_path,
-            ident.collected_at,
-            datetime.now(UTC),
-        ],
-    )

@@ -1,9 +1,10 @@
 """Schema versioning: ``sql/NNN_*.sql`` applied in order, each once, each in its own transaction;
-then every ``sql/views_*.sql`` (CREATE OR REPLACE VIEW) so views always match the code.
+then every ``sql/views_*.sql`` (CREATE OR REPLACE VIEW / MACRO), re-run only when their text changed
+(digest kept in ``eur_settings``), so opening an up-to-date warehouse costs two small queries.
 
 The same files serve both warehouses: on a lake their key and CHECK clauses are dropped
-(``lake.portable_ddl``) and the whole upgrade runs in the lake's serial section, so two writers
-starting at once apply each migration once."""
+(``lake.portable_ddl``) and an upgrade runs in the lake's serial section, so two writers starting
+at once apply each migration once; an up-to-date lake is opened without taking it."""
 
 from __future__ import annotations
 
@@ -16,23 +17,24 @@ import duckdb
 from eur_pipeline.warehouse.connection import connect, serial_section, transaction
 from eur_pipeline.warehouse.lake import lake_conninfo, portable_ddl
 from eur_pipeline.warehouse.settings import set_setting
-from eur_pipeline.warehouse.sql_files import SQL_DIR
+from eur_pipeline.warehouse.sql_files import sql_dir
 from eur_pipeline.warehouse.target import WarehouseTarget
 
 _MIGRATION = re.compile(r"^(\d{3})_[\w-]+\.sql$")
-_VIEWS_KEY = "views.fingerprint"
+_VIEWS_KEY = "views.sha256"
 
 
-def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
+def migration_files(folder: Path | None = None) -> list[tuple[int, Path]]:
+    folder = folder or sql_dir()
     found = []
-    for path in sql_dir.iterdir():
+    for path in folder.iterdir():
         match = _MIGRATION.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
     found.sort()
     versions = [v for v, _ in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version number in {sql_dir}")
+        raise RuntimeError(f"two migrations share a version number in {folder}")
     return found
 
 
@@ -48,64 +50,65 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def ensure_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
-    """(Re)create the ``views_*.sql`` objects when their text changed since they were last created
-    (a lake would otherwise gain a snapshot per view on every connection)."""
-    texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in sorted(sql_dir.glob("views_*.sql"))]
-    fingerprint = _views_fingerprint(con, sql_dir)
+def _views(con: duckdb.DuckDBPyConnection, folder: Path) -> tuple[list[str], str]:
+    texts = [_ddl(con, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("views_*.sql"))]
+    return texts, hashlib.sha256("\0".join(texts).encode()).hexdigest()
+
+
+def _stored_digest(con: duckdb.DuckDBPyConnection) -> list[tuple[str]] | None:
+    """The views' stored digest rows; None when there is no eur_settings table yet."""
+    try:
+        return con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
+    except duckdb.Error:  # no table yet (DuckDB may even try a Python object of that name)
+        return None
+
+
+def _up_to_date(con: duckdb.DuckDBPyConnection, folder: Path) -> int | None:
+    """The version in force when there is nothing to do (newest migration, views unchanged), else None."""
+    try:
+        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    except duckdb.Error:
+        return None
+    files = migration_files(folder)
+    newest = files[-1][0] if files else 0
+    if not row or int(row[0]) != newest:
+        return None
+    texts, digest = _views(con, folder)
+    return newest if not texts or _stored_digest(con) == [(digest,)] else None
+
+
+def ensure_views(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> None:
+    """(Re)create the ``views_*.sql`` objects when their text changed since they were last created."""
+    folder = folder or sql_dir()
+    texts, digest = _views(con, folder)
+    if not texts:
+        return
     with serial_section(con):
-        stored = _stored_fingerprint(con)
-        if stored == [(fingerprint,)]:
+        if _stored_digest(con) == [(digest,)]:
             return
         with transaction(con):
             for text in texts:
                 con.execute(text)
-            if _stored_fingerprint(con) is not None:  # eur_settings exists (a test's own sql_dir may lack it)
-                set_setting(con, _VIEWS_KEY, fingerprint)
+            if _stored_digest(con) is not None:  # eur_settings exists (a test's own folder may lack it)
+                set_setting(con, _VIEWS_KEY, digest)
 
 
-def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> list[tuple[str]] | None:
-    """The views' stored fingerprint rows; None when there is no eur_settings table yet."""
-    try:
-        return con.execute("SELECT value FROM eur_settings WHERE key = ?", [_VIEWS_KEY]).fetchall()
-    except duckdb.Error:
-        return None
-
-
-def _views_fingerprint(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> str:
-    texts = [_ddl(con, path.read_text(encoding="utf-8")) for path in sorted(sql_dir.glob("views_*.sql"))]
-    return hashlib.sha256("\0".join(texts).encode()).hexdigest()
-
-
-def _up_to_date(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> int | None:
-    """The version in force when nothing is to do (newest migration, views unchanged), else None:
-    a writer opening a lake then never waits for another writer's serial section."""
-    try:
-        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    except duckdb.Error:  # no table yet (DuckDB may even try a Python object of that name)
-        return None
-    files = migration_files(sql_dir)
-    newest = files[-1][0] if files else 0
-    if not row or int(row[0]) != newest:
-        return None
-    return newest if _stored_fingerprint(con) == [(_views_fingerprint(con, sql_dir),)] else None
-
-
-def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> int:
-    """Upgrade in place to the newest schema; returns the version now in force."""
-    current = _up_to_date(con, sql_dir)
+def migrate(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> int:
+    """Upgrade in place to the newest schema and views; returns the version now in force."""
+    folder = folder or sql_dir()
+    current = _up_to_date(con, folder)
     if current is not None:
         return current
     with serial_section(con):
         current = schema_version(con)
-        for version, path in migration_files(sql_dir):
+        for version, path in migration_files(folder):
             if version <= current:
                 continue
             with transaction(con):
                 con.execute(_ddl(con, path.read_text(encoding="utf-8")))
                 con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
             current = version
-        ensure_views(con, sql_dir)
+        ensure_views(con, folder)
     return current
 
 

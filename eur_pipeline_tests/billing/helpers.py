@@ -8,8 +8,8 @@ from typing import Any
 
 import duckdb
 
-from eur_pipeline.billing.sample import SAMPLE_RATES
 from eur_pipeline.config import EurConfig
+from eur_pipeline.demo.sample_billing import SAMPLE_RATES
 
 DOMAIN = "im.example.com"
 

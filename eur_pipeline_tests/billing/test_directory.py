@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from eur_pipeline.billing.directory import extension_of, load_directory
 from eur_pipeline.errors import ConfigError
-from eur_pipeline.warehouse.sql_files import read_sql
+from eur_pipeline.warehouse.migrations import migrate
 
 HEADER = "handle,name,department,cost_center,site\n"
 
@@ -42,7 +42,7 @@ def test_extension_of(jid: str | None, length: int, expected: str | None) -> Non
 )
 def test_sql_macro_agrees_with_python(local: str, length: int) -> None:
     con = duckdb.connect()
-    con.execute(read_sql("views_reporting.sql").split("-- ----")[0])  # settings, state tables, macros
+    migrate(con)  # the tables, then the views file's macros
     jid = f"{local}@presence.example.com"
     assert con.execute("SELECT eur_extension(?, ?)", [jid, length]).fetchall() == [(extension_of(jid, length),)]
 

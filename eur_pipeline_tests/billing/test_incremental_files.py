@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from eur_pipeline.billing.compute import refresh_billing
-from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
+from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.warehouse.migrations import open_warehouse

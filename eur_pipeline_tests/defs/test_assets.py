@@ -9,12 +9,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eur_pipeline.config import EurConfig, load_config
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import build_checks
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, range_tags
 from eur_pipeline.defs.resources import EurResource
-from eur_pipeline.generate import GenerateSpec, generate
+from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline.warehouse.connection import connect
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 

@@ -44,3 +44,40 @@ def test_definitions_load_without_a_config(monkeypatch, tmp_path: Path) -> None:
     defs = build_definitions()
     dg.Definitions.validate_loadable(defs)
     assert [s.name for s in defs.sensors or []] == ["eur_automation"]
+
+
+AUDIT_OPENS = """
+import sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" and args else None)
+import eur_pipeline.definitions as d  # importing builds nothing
+before = list(opened)
+defs = d.build_definitions(sys.argv[1])
+job = defs.resolve_job_def(d.PIPELINE_JOB.name)
+sensors = sorted(s.name for s in defs.sensors)
+print("SENSORS", sensors)
+print("OPENED", [p for p in opened if p.endswith(".yaml")])
+"""
+
+
+def test_definitions_read_only_the_config_they_are_given(tmp_path: Path) -> None:
+    """`--config` is the only config a run reads: a ./eur.yaml in the working folder is never opened
+    (nor validated, so a broken one cannot warn or fail), and importing the module builds nothing."""
+    import subprocess
+    import sys
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "eur.yaml").write_text("this: [is not: a valid config\n")
+    other = tmp_path / "elsewhere"
+    (other / "incoming").mkdir(parents=True)
+    chosen = other / "chosen.yaml"
+    chosen.write_text("sources:\n  - {name: elsewhere, kind: local, path: ./incoming}\n")
+    out = subprocess.run(
+        [sys.executable, "-c", AUDIT_OPENS, str(chosen)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SENSORS ['eur_automation', 'ingest_elsewhere']" in out.stdout
+    opened = next(line for line in out.stdout.splitlines() if line.startswith("OPENED"))
+    assert "chosen.yaml" in opened and str(cwd / "eur.yaml") not in opened and "'eur.yaml'" not in opened
+    assert "no source sensors" not in out.stderr

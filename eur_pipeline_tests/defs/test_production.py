@@ -134,7 +134,7 @@ def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
     root = tmp_path_factory.mktemp("deploy")
     home = root / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     incoming = root / "incoming"
     incoming.mkdir()
     (root / "eur.yaml").write_text(

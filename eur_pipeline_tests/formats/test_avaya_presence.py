@@ -1,4 +1,4 @@
-"""Every data rule of DESIGN.md on small hand-written archives, plus a hypothesis round trip."""
+"""Every data rule of docs/design.md on small hand-written archives, plus a hypothesis round trip."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.formats.registry import get_format
 from eur_pipeline.pipeline import collect, parse_worker
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, split_cut
-from eur_pipeline.warehouse.loader import FileIdentity, load_archive
+from eur_pipeline.warehouse.ledger import FileIdentity
+from eur_pipeline.warehouse.loader import load_archive
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.conftest import archive_text, chat
 

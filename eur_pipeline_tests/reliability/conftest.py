@@ -26,8 +26,9 @@ import pytest
 import yaml
 
 from eur_pipeline.billing.compute import refresh_billing
-from eur_pipeline.config import EurConfig, load_config
-from eur_pipeline.generate import GenerateSpec, generate
+from eur_pipeline.config import EurConfig
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline.pipeline.collect import SourceReport, collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.warehouse.connection import connect, warehouse_exists

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.pipeline.integrity import check_integrity
 from eur_pipeline_tests.reliability.conftest import (
     Sshd,

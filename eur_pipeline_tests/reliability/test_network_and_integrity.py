@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.pipeline.integrity import CHECKS, check_integrity, run_scoped, watermark
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.conftest import archive_text, chat

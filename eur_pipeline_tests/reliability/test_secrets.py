@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.demo.sftp_server import EmbeddedSftpServer
 from eur_pipeline.errors import SourceError
-from eur_pipeline.sources.embedded_sftp import EmbeddedSftpServer
 from eur_pipeline.sources.sftp import SftpSource
 from eur_pipeline_tests.reliability.conftest import KEY_PASSPHRASE, Sshd, run_cli, write_config, write_remote
 from eur_pipeline_tests.sources.conftest import EMBEDDED_PASSWORD, EMBEDDED_USER

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from eur_pipeline.config import SourceConfig
-from eur_pipeline.sources.embedded_sftp import EmbeddedSftpServer
+from eur_pipeline.demo.sftp_server import EmbeddedSftpServer
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"

@@ -11,13 +11,12 @@ import paramiko
 import pytest
 from pydantic import ValidationError
 
+from eur_pipeline.demo.sftp_server import EmbeddedSftpServer, generate_ed25519_key
 from eur_pipeline.errors import PermanentSourceError, TransientSourceError
 from eur_pipeline.sources.base import RemoteFile, ready_files
-from eur_pipeline.sources.embedded_sftp import EmbeddedSftpServer, generate_ed25519_key
 from eur_pipeline.sources.sftp import (
     SftpOptions,
     SftpSource,
-    backoff_delays,
     key_fingerprint,
     known_hosts_name,
     retry_transient,
@@ -34,11 +33,6 @@ def sha(data: bytes) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
-
-
-def test_backoff_delays_double_and_cap() -> None:
-    assert backoff_delays(1) == []
-    assert backoff_delays(5, base=1, cap=5) == [1, 2, 4, 5]
 
 
 def test_retry_transient_retries_network_errors_then_succeeds() -> None:

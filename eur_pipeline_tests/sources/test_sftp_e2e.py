@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eur_pipeline.sources.embedded_sftp import generate_ed25519_key
+from eur_pipeline.demo.sftp_server import generate_ed25519_key
 from eur_pipeline_tests.reliability.conftest import (
     SOURCE,
     landing_files,

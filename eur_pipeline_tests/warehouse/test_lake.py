@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from eur_pipeline.cli import main
-from eur_pipeline.config import load_config
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline.errors import ConfigError
-from eur_pipeline.generate import GenerateSpec, generate
 from eur_pipeline.pipeline.integrity import check_integrity
 from eur_pipeline.warehouse.connection import connect
 from eur_pipeline.warehouse.lake import LakeUnavailableError, extension_file, load_extensions

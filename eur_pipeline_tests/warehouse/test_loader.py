@@ -10,7 +10,8 @@ import pyarrow as pa
 
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
-from eur_pipeline.warehouse.loader import FileIdentity, load_archive
+from eur_pipeline.warehouse.ledger import FileIdentity
+from eur_pipeline.warehouse.loader import load_archive
 
 IDENT = FileIdentity(
     source="s",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eur_pipeline.formats.avaya_presence import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
+from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 
 DOMAIN = "presence.example.com"
 _WORDS = [

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from eur_pipeline.billing.sample import write_sample_billing_inputs
-from eur_pipeline.generate import GenerateSpec, generate, generated_users
+from eur_pipeline.demo.generate import GenerateSpec, generate, generated_users
+from eur_pipeline.demo.sample_billing import write_sample_billing_inputs
+from eur_pipeline.demo.sftp_server import EmbeddedSftpServer
 from eur_pipeline.runner import run_pipeline
-from eur_pipeline.sources.embedded_sftp import EmbeddedSftpServer
 from eur_pipeline.warehouse.connection import connect
 
 DEMO_PASSWORD_VAR = "EUR_DEMO_SFTP_PASSWORD"

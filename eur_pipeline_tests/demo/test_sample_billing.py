@@ -6,7 +6,7 @@ from pathlib import Path
 
 from eur_pipeline.billing.directory import load_directory
 from eur_pipeline.billing.rates import load_rates
-from eur_pipeline.billing.sample import write_sample_billing_inputs
+from eur_pipeline.demo.sample_billing import write_sample_billing_inputs
 
 
 def test_sample_inputs_are_valid(tmp_path: Path) -> None:

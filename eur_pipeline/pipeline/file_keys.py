@@ -1,0 +1,28 @@
+"""The key of one file of one source, as Dagster's per-file partitions use it.
+
+A key is ``<source>:<name>`` with the name reduced to a conservative character set; when that
+changes or shortens the name, a hash of the real name is appended so two files never share a key.
+Keys are not reversible on purpose: ingestion resolves a key by recomputing it for the names it
+lists (or finds in the ledger), so any file name is supported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=/-]")
+MAX_NAME_CHARS = 160
+
+
+def partition_key(source: str, name: str) -> str:
+    """The partition key of one file of one source (source names are already key-safe)."""
+    safe = _UNSAFE.sub("_", name).replace("...", "_._")
+    if safe != name or len(safe) > MAX_NAME_CHARS:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        safe = f"{safe[:MAX_NAME_CHARS]}~{digest}"
+    return f"{source}:{safe}"
+
+
+def source_of(key: str) -> str:
+    return key.split(":", 1)[0]

@@ -135,8 +135,13 @@ def connect_lake(
             options.append(f"METADATA_SCHEMA '{lake.metadata_schema}'")
         if not read_only:
             options.append(f"DATA_INLINING_ROW_LIMIT {lake.inline_rows}")
+        attach = f"ATTACH 'ducklake:{_quote(lake.ducklake)}' AS {LAKE_ALIAS} ({', '.join(options)})"
         try:
-            con.execute(f"ATTACH 'ducklake:{_quote(lake.ducklake)}' AS {LAKE_ALIAS} ({', '.join(options)})")
+            if read_only or lake_exists(lake):
+                con.execute(attach)
+            else:  # the first ATTACH creates the catalog tables: two writers doing it at once collide
+                with advisory_lock(lake.conninfo, _lock_key("create"), "lake creation", SERIAL_WAIT_SECONDS):
+                    con.execute(attach)
         except duckdb.Error as exc:
             first = redact_conninfo(str(exc)).strip().splitlines()[0]
             raise LakeUnavailableError(f"warehouse {lake}: cannot attach the lake: {first}") from None

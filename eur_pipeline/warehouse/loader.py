@@ -61,7 +61,7 @@ def load_archive(
             if replace:
                 forget_file(con, ident.file_id)
             loaded = 0
-            upstream = carries_upstream_ids(con, ident.format)
+            upstream = carries_upstream_ids(ident.format)
             for batch in parse(result):
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
                 # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
@@ -70,6 +70,12 @@ def load_archive(
                 else:
                     con.execute(f"INSERT INTO message_records SELECT ?, {columns} FROM batch", [ident.file_id])
                     loaded += batch.num_rows
+                # queued from the batch itself (a superset where upstream ids dropped records: harmless),
+                # not by reading the file's rows back out of a table that grows with every load
+                con.execute(
+                    "INSERT INTO pending_threads SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages' "
+                    "FROM batch ON CONFLICT DO NOTHING"
+                )
                 fault_point("mid_load")
                 if on_batch:
                     on_batch(loaded)
@@ -83,12 +89,6 @@ def load_archive(
                 )
                 con.unregister("_eur_rejects")
             insert_file(con, ident, "parsed", None, loaded, rejects.num_rows)
-            con.execute(
-                """INSERT INTO pending_threads
-                   SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages'
-                   FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
-                [ident.file_id],
-            )
             if not replace:
                 record_sighting(con, ident)
             if on_commit:
@@ -106,7 +106,7 @@ def load_archive(
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
 
 
-def carries_upstream_ids(con: duckdb.DuckDBPyConnection, format_name: str) -> bool:
+def carries_upstream_ids(format_name: str) -> bool:
     """Does this format's records carry ``extra.upstream_id`` (a format class with ``upstream_ids = True``)?"""
     from eur_pipeline.formats.registry import format_class
 

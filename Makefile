@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install system-deps demo test test-fast lint ui webserver daemon bench clean
+.PHONY: install system-deps demo test test-fast lint ui ui-demo webserver daemon bench clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -41,10 +41,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check eur_pipeline eur_pipeline_tests bench
 
 # Development UI on a persistent SQLite home (./dagster_home, git-ignored) with the warehouse pool
-# limit; deploy/dagster.yaml (PostgreSQL) is for the production services below.
+# limit; deploy/dagster.yaml (PostgreSQL) is for the production services below. `make ui` uses
+# ./eur.yaml (drop archives into ./data/incoming); `make ui-demo` browses the warehouse `make demo` built.
+UI_PORT ?= 3000
+define dagster_ui
+	@mkdir -p $(1) && printf 'concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n' > $(1)/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/$(1) EUR_CONFIG=$(2) $(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
+endef
+
 ui: $(STAMP)
-	@mkdir -p dagster_home && printf 'concurrency:\n  pools:\n    default_limit: 1\n' > dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev
+	@mkdir -p data/incoming
+	$(call dagster_ui,dagster_home,$(CURDIR)/eur.yaml)
+
+ui-demo: $(STAMP)
+	@test -f demo/eur.yaml || { echo "no demo yet: run 'make demo' first"; exit 2; }
+	$(call dagster_ui,demo/dagster_home,$(CURDIR)/demo/eur.yaml)
 
 # Production services: DAGSTER_HOME holds a copy of deploy/dagster.yaml; DAGSTER_PG_* and EUR_CONFIG set.
 webserver: $(STAMP)
@@ -57,6 +68,8 @@ daemon: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.database_source
+	$(BIN)/python -m bench.sensor_tick
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -12,7 +12,8 @@ side by side with ratios:
   whole document in memory (~14x the file), so it runs on the 115 MB file and is extrapolated by
   record count — the output says so;
 * incremental cost: one small new file into a warehouse of >= 10M records vs into an empty one;
-* many files: 2,000 small pending files in one run, and the overhead per file.
+* many files: 2,000 small pending files in one run, and the overhead per file;
+* full-text search latency on >= 1M messages and indexing cost (``bench/search.py``).
 
 ``BENCH_SCALE`` (default 1.0) scales every data size, e.g. ``BENCH_SCALE=0.1 make bench`` for a smoke run.
 Generated data is cached in ``bench/out/data`` (keyed by its parameters); warehouses are rebuilt each run.
@@ -398,6 +399,9 @@ def main() -> None:
     print(f"bench took {time.perf_counter() - started:.0f} s")
     sftp_bench()
     lake_bench()
+    from bench import search  # search latency and indexing cost (compliance)
+
+    search.main()
 
 
 def sftp_bench() -> None:

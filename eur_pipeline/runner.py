@@ -63,7 +63,7 @@ def warehouse_summary(config: EurConfig) -> str:
     )
 
 
-def run_pipeline(config_path: str | None = None) -> RunOutcome:
+def run_pipeline(config_path: str | None = None, log_level: str = "INFO") -> RunOutcome:
     """Materialize every asset once (checks included). Quarantined files do not fail the run; an
     unreachable source or a failed step does, with a one-line reason."""
     path = str(find_config_path(config_path))
@@ -73,14 +73,15 @@ def run_pipeline(config_path: str | None = None) -> RunOutcome:
     except WarehouseLockedError as exc:
         return RunOutcome(False, str(exc), "warehouse: (locked)", {})
     from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
+    from eur_pipeline.defs.console import LOGGERS, run_logging
 
-    defs = build_definitions(path)
+    defs = build_definitions(path, loggers=LOGGERS)
     job = defs.resolve_job_def(PIPELINE_JOB.name)
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config=run_logging(log_level),
         )
     meta = _ingest_metadata(result)
     failed = dict(meta.get("failed_sources") or {})

@@ -22,9 +22,19 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(path: Path, name: str, is_package: bool) -> set[str]:
-    """Every module this one imports, at the top or inside a function (a lazy import still couples)."""
+    """Every module this one imports, at the top or inside a function (a lazy import still couples);
+    imports under ``if TYPE_CHECKING:`` are for type checkers only and never run."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             out |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

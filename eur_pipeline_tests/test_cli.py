@@ -117,8 +117,46 @@ def test_demo_collects_over_embedded_sftp_and_deletes(tmp_path: Path) -> None:
     assert "remote folder after collection: 0 file(s) left" in out.stdout
     assert "0 quarantined" in out.stdout and "top users:" in out.stdout
     config = tmp_path / "demo" / "eur.yaml"
-    assert "password: ${EUR_DEMO_SFTP_PASSWORD:-}" in config.read_text()  # the secret is not in the file
+    assert "password" not in config.read_text()  # no secret in the file, and no server it would be for
     count = cli(
         "sql", "--config", str(config), "--format", "csv", "SELECT count(*) AS n FROM conversations", cwd=tmp_path
     )
     assert count.stdout.splitlines() == ["n", "120"]
+    # the embedded server is gone, the configuration is not: it runs again (its source is now ./incoming)
+    again = cli("run", "--config", str(config), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "demo" / "incoming").is_dir()
+    count = cli(
+        "sql", "--config", str(config), "--format", "csv", "SELECT count(*) AS n FROM conversations", cwd=tmp_path
+    )
+    assert count.stdout.splitlines() == ["n", "120"]
+
+
+def test_output_for_people_version_timezone_alignment_json_numbers_and_progress(
+    tmp_path: Path, seed_sample: Path
+) -> None:
+    version = cli("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("eur-pipeline 0.")
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    drop(incoming, "seed.xml", seed_sample)
+    drop(incoming, "broken.xml", "<messages><message>")
+    config = write_config(tmp_path, [{"name": "drop", "kind": "local", "path": "./incoming", "min_age_seconds": 0}])
+    config.write_text(config.read_text() + "timezone: Europe/Paris\n")
+
+    run = cli("run", cwd=tmp_path)  # not a terminal: one summary line per source, no per-file lines
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "drop: 1 parsed, 1 quarantined; 4 records" in run.stderr.splitlines()
+    assert "seed.xml" not in run.stderr
+
+    query = "SELECT thread_id, started_at, message_count FROM conversations"
+    table = cli("sql", query, cwd=tmp_path).stdout.splitlines()
+    assert table[0] == "thread_id                   started_at                 message_count"
+    assert table[2] == "AF86488C-2C55-47B7-DA4F3D8  2017-06-02 16:57:28+02:00              2"  # Paris, right-aligned
+    utc = cli("sql", "--utc", "--format", "csv", query, cwd=tmp_path).stdout.splitlines()
+    assert utc[1] == "AF86488C-2C55-47B7-DA4F3D8,2017-06-02 14:57:28+00:00,2"
+
+    money = "SELECT 0.0100::DECIMAL(18,4) AS cost, 12345678901234567.1234::DECIMAL(38,4) AS big, 2 AS n, [1, 2] AS l"
+    out = cli("sql", "--format", "json", money, cwd=tmp_path)
+    # a cost is a number; a decimal that a double would change stays an exact string
+    assert json.loads(out.stdout) == [{"cost": 0.01, "big": "12345678901234567.1234", "n": 2, "l": [1, 2]}]

@@ -42,13 +42,22 @@ def test_missing_env_var_names_the_key(tmp_path: Path, monkeypatch: pytest.Monke
     [
         ("extension_length: 4\n", "extension_length"),
         ("timezone: Mars/Olympus\n", "unknown timezone"),
-        ("sources: [{name: a, kind: local, path: ., on_success: shred}]\n", "sources.0.on_success"),
+        ("sources: [{name: a, kind: local, path: ., on_success: shred}]\n", "sources[0].on_success"),
         ("sources: [{name: a, kind: local, path: ., on_success: move}]\n", "move_to"),
         ("sources: [{name: a, kind: ftp}]\n", "unknown source kind 'ftp'"),
         ("sources: [{name: a, kind: local}]\n", "path"),
         ("sources: [{name: a, kind: local, path: ., format: cisco}]\n", "unknown record format 'cisco'"),
         ("sources: [{name: a, kind: local, path: .}, {name: a, kind: local, path: .}]\n", "duplicate source name"),
-        ("warehose: x.duckdb\n", "warehose"),
+        ("warehose: x.duckdb\n", "warehose: unknown key (did you mean 'warehouse'?)"),
+        (
+            "sources: [{name: a, kind: local, path: ., patern: '*.xml'}]\n",
+            "sources[0].patern: unknown key (did you mean 'pattern'?)",
+        ),
+        (
+            "sources: [{name: a, kind: sftp, host: h, usrname: u, remote_path: r}]\n",
+            "sources[0].usrname: unknown key (did you mean 'username'?)",
+        ),
+        ("sources: [{name: a, kind: local}]\n", "sources[0].path: field required"),
         ("sources: [unclosed\n", "not valid YAML"),
     ],
 )

@@ -30,6 +30,8 @@ events AS (
     SELECT thread_id, date_trunc('month', timezone($tz, started_at))::DATE, initiator, NULL, 0, 0, 1, 0
     FROM conversations
     WHERE started_at BETWEEN $lo AND $hi AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending))
+      -- a thread retention purged keeps its stored contributions, its start included (compute.py)
+      AND thread_id NOT IN (SELECT thread_id FROM purged_threads)
     UNION ALL
     -- records.thread_id is trimmed, non-empty or NULL (the parser strips it): a plain IN finds the
     -- threaded ones, and only records without a threadId need the thread_key() of their parties.
@@ -42,12 +44,13 @@ events AS (
       AND ($full OR r.thread_id IN (SELECT thread_id FROM _billing_pending)
            OR (r.thread_id IS NULL AND thread_key(NULL, r.sender, r.recipient) IN (SELECT thread_id FROM _billing_pending)))
 )
-SELECT thread_id, period, user_jid, source,
+-- A directory alias (registered relation _user_aliases: alias → handle) counts as its handle's user.
+SELECT thread_id, period, coalesce(a.handle, e.user_jid) AS user_jid, source,
        sum(sent)::INTEGER                        AS messages_sent,
        sum(received)::INTEGER                    AS messages_received,
        (sum(sent) + sum(received) > 0)::INTEGER  AS participated,
        sum(started)::INTEGER                     AS conversations_started,
        sum(records)::INTEGER                     AS records
-FROM events
-GROUP BY thread_id, period, user_jid, source
-ORDER BY period, user_jid;
+FROM events e LEFT JOIN _user_aliases a ON a.alias = e.user_jid
+GROUP BY thread_id, period, coalesce(a.handle, e.user_jid), source
+ORDER BY period, 3;

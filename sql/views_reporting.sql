@@ -7,6 +7,12 @@
 CREATE OR REPLACE MACRO eur_timezone() AS
     coalesce((SELECT value FROM eur_settings WHERE key = 'timezone'), 'UTC');
 
+-- eur_local(instant): a stored UTC instant as a local TIMESTAMP in the reporting timezone.
+CREATE OR REPLACE MACRO eur_local(instant) AS timezone(eur_timezone(), instant);
+
+-- eur_this_month(): the first day of the current month in the reporting timezone (billing's `period`).
+CREATE OR REPLACE MACRO eur_this_month() AS date_trunc('month', eur_local(now()))::DATE;
+
 -- eur_extension(jid, n): rightmost n digits of a numeric local part (shorter as is), else NULL.
 -- Same rule as eur_pipeline.billing.directory.extension_of.
 CREATE OR REPLACE MACRO eur_extension(jid, n) AS
@@ -17,12 +23,75 @@ CREATE OR REPLACE MACRO eur_extension(jid, n) AS
 CREATE OR REPLACE MACRO eur_corporation(site) AS
     coalesce(nullif(trim(split_part(site, '/', 1)), ''), '(no site)');
 
+-- ---------------------------------------------------------------- people and messages, for joining
+
+-- Every user seen in billing (attributes of their latest period) or listed in the directory (not seen
+-- yet: messages_total 0; a directory row keyed by extension alone has no user_jid).
+CREATE OR REPLACE VIEW users AS
+WITH billed AS (
+    SELECT user_jid,
+           arg_max(extension, period)                                 AS extension,
+           arg_max(name, period)                                      AS name,
+           arg_max(department, period)                                AS department,
+           arg_max(cost_center, period)                               AS cost_center,
+           arg_max(site, period)                                      AS site,
+           min(period)                                                AS first_period,
+           max(period)                                                AS last_period,
+           sum(messages_sent + messages_received)                     AS messages_total
+    FROM billing
+    GROUP BY user_jid
+)
+SELECT * FROM billed
+UNION ALL
+SELECT d.user_jid, d.extension, d.name, d.department, d.cost_center, d.site,
+       NULL::DATE AS first_period, NULL::DATE AS last_period, 0::HUGEINT AS messages_total
+FROM directory AS d
+WHERE NOT EXISTS (SELECT 1 FROM billed AS b WHERE b.user_jid = d.handle OR b.extension = d.handle);
+
+-- One row per message × recipient (the `recipients` list unnested), with local time.
+CREATE OR REPLACE VIEW message_recipients AS
+SELECT message_id,
+       thread_id,
+       sent_at,
+       eur_local(sent_at)                                             AS sent_local,
+       sender,
+       unnest(recipients)                                             AS recipient
+FROM messages;
+
+-- messages with local-time columns (day, month = billing period, ISO weekday, hour).
+CREATE OR REPLACE VIEW messages_local AS
+SELECT *,
+       eur_local(sent_at)                                             AS sent_local,
+       eur_local(sent_at)::DATE                                       AS sent_day,
+       date_trunc('month', eur_local(sent_at))::DATE                  AS period,
+       isodow(eur_local(sent_at))                                     AS weekday,
+       hour(eur_local(sent_at))                                       AS hour
+FROM messages;
+
+-- conversations with local start and end, and the billing period they started in.
+CREATE OR REPLACE VIEW conversations_local AS
+SELECT *,
+       eur_local(started_at)                                          AS started_local,
+       eur_local(ended_at)                                            AS ended_local,
+       date_trunc('month', eur_local(started_at))::DATE               AS period
+FROM conversations;
+
 -- ---------------------------------------------------------------- chargeback roll-ups (from billing)
 -- `conversations` is not summed: one conversation has several participants. conversations_started
 -- is additive (one initiator each).
 
--- One aggregation for all four roll-ups: a row per grouping set, tagged with its `dimension`.
-CREATE OR REPLACE VIEW billing_rollup AS
+-- billing_in_scope(kind, name): the billing rows of one report scope — 'all' (name ignored), or the
+-- 'department' / 'cost_center' / 'site' of that name as the report labels it ('(no department)' etc.).
+CREATE OR REPLACE MACRO billing_in_scope(scope_kind, scope_name) AS TABLE
+SELECT * FROM billing
+WHERE scope_kind = 'all'
+   OR (scope_kind = 'department' AND coalesce(department, '(no department)') = scope_name)
+   OR (scope_kind = 'cost_center' AND coalesce(cost_center, '(no cost center)') = scope_name)
+   OR (scope_kind = 'site' AND coalesce(site, '(no site)') = scope_name);
+
+-- One aggregation for all four roll-ups: a row per grouping set, tagged with its `dimension`;
+-- billing_rollup_of(kind, name) over one scope's rows, billing_rollup over all of them.
+CREATE OR REPLACE MACRO billing_rollup_of(scope_kind, scope_name) AS TABLE
 SELECT period,
        currency,
        CASE WHEN grouping(department) = 0 THEN 'department'
@@ -43,11 +112,13 @@ SELECT period,
        sum(markup)                                                    AS markup,
        sum(tax)                                                       AS tax,
        sum(total_cost)                                                AS total_cost
-FROM billing AS b
+FROM billing_in_scope(scope_kind, scope_name) AS b
 GROUP BY GROUPING SETS ((period, currency, corporation),
                         (period, currency, corporation, site),
                         (period, currency, department),
                         (period, currency, cost_center));
+
+CREATE OR REPLACE VIEW billing_rollup AS SELECT * FROM billing_rollup_of('all', NULL);
 
 CREATE OR REPLACE VIEW billing_by_corporation AS
 SELECT period, corporation, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
@@ -66,8 +137,9 @@ CREATE OR REPLACE VIEW billing_by_cost_center AS
 SELECT period, cost_center, currency, * EXCLUDE (period, currency, dimension, corporation, site, department, cost_center)
 FROM billing_rollup WHERE dimension = 'cost_center';
 
--- Top talkers: per period, users ranked by messages sent + received (rank 1 = busiest).
-CREATE OR REPLACE VIEW top_talkers AS
+-- Top talkers: per period, users ranked by messages sent + received (rank 1 = busiest); top_talkers_of
+-- ranks within one report scope.
+CREATE OR REPLACE MACRO top_talkers_of(scope_kind, scope_name) AS TABLE
 SELECT period,
        rank() OVER (PARTITION BY period
                     ORDER BY messages_sent + messages_received DESC, messages_sent DESC) AS rank,
@@ -79,7 +151,32 @@ SELECT period,
        conversations_started,
        total_cost,
        currency
-FROM billing;
+FROM billing_in_scope(scope_kind, scope_name);
+
+CREATE OR REPLACE VIEW top_talkers AS SELECT * FROM top_talkers_of('all', NULL);
+
+-- Budgets (rates.yaml `budgets:`): per billed period × budget line, what the scope spent against it.
+-- share = spent / budget (NULL for a zero budget); over_budget once spent exceeds the budget.
+CREATE OR REPLACE VIEW budget_status AS
+WITH periods AS (SELECT DISTINCT period FROM billing),
+spent AS (
+    SELECT period, 'department' AS scope, department AS name, sum(total_cost) AS spent
+    FROM billing WHERE department IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT period, 'cost_center', cost_center, sum(total_cost)
+    FROM billing WHERE cost_center IS NOT NULL GROUP BY ALL
+)
+SELECT p.period,
+       l.scope,
+       l.name,
+       l.budget,
+       coalesce(s.spent, 0)::DECIMAL(18, 4)                           AS spent,
+       round(coalesce(s.spent, 0) / nullif(l.budget, 0), 4)::DECIMAL(12, 4) AS share,
+       coalesce(s.spent, 0) > l.budget                                AS over_budget,
+       l.currency
+FROM periods AS p
+CROSS JOIN budget_lines AS l
+LEFT JOIN spent AS s ON s.period = p.period AND s.scope = l.scope AND s.name = l.name;
 
 -- ---------------------------------------------------------------- usage (from messages, local time)
 

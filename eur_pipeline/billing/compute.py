@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eur_pipeline.billing.budgets import sync_budget_lines
 from eur_pipeline.billing.directory import Directory, extension_of, load_directory
 from eur_pipeline.billing.rates import Rates, load_rates
 from eur_pipeline.config import EurConfig
@@ -194,16 +195,20 @@ def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fing
     with transaction(con):
         stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
         full = full or stored != [(fingerprint,)]
+        sync_budget_lines(con, inputs.rates)  # budgets change no cost, but budget_status reads them
         pending = con.sql("SELECT DISTINCT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
         if not full and pending.num_rows == 0:
             return 0
         # a full rebuild reads every thread: no queue to match each row against (memory under the cap)
         con.register("_billing_pending", pending.slice(0, 0) if full else pending)
+        con.register("_user_aliases", inputs.directory.alias_table())
         try:
             scope = _pending_scope(con, tz, full, pending.num_rows)
+            # a thread retention purged keeps its contributions: its messages are gone, its billing is not
             mine = (
                 "FROM billing_thread_periods WHERE period BETWEEN $first AND $last "
-                "AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending))"
+                "AND ($full OR thread_id IN (SELECT thread_id FROM _billing_pending)) "
+                "AND thread_id NOT IN (SELECT thread_id FROM purged_threads)"
             )
             mine_params = {"full": full, "first": scope["first"], "last": scope["last"]}
             pairs_sql = f"SELECT DISTINCT period, user_jid {mine}"
@@ -214,7 +219,11 @@ def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fing
                 "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
                 {"tz": tz, "full": full, "lo": scope["lo"], "hi": scope["hi"]},
             )
-            new_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
+            new_pairs = (
+                con.sql("SELECT DISTINCT period, user_jid FROM billing_thread_periods").to_arrow_table()
+                if full  # every row, purged threads' included
+                else con.sql(pairs_sql, params=mine_params).to_arrow_table()
+            )
             pairs = pa.concat_tables([old_pairs, new_pairs]).group_by(["period", "user_jid"]).aggregate([])
             rows = billing_rows(con, inputs, pairs)
             con.register("_billing_rows", rows)
@@ -228,10 +237,12 @@ def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fing
                 "DELETE FROM pending_threads WHERE stage = 'billing'"
                 + ("" if full else " AND thread_id IN (SELECT thread_id FROM _billing_pending)")
             )
+            if full:  # the inputs changed (or a full rebuild): the stored directory follows them
+                inputs.directory.store(con)
             set_setting(con, "billing.fingerprint", fingerprint)
             set_setting(con, "timezone", tz)
         finally:
-            for name in ("_billing_pending", "_billing_rows", "_billing_touched"):
+            for name in ("_billing_pending", "_billing_rows", "_billing_touched", "_user_aliases"):
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(name)
     return rows.num_rows

@@ -1,5 +1,8 @@
 """The directory CSV (``handle,name,department,cost_center,site``): who a JID is, and where they belong.
 
+An optional ``aliases`` column lists the same person's other bare JIDs (space- or ``;``-separated),
+e.g. their Mattermost login and their ejabberd JID: billing counts them as the handle's one user.
+
 Handles are bare JIDs (``56208@presence.example.com``) or extensions (``56208``). A JID matches a
 row by its bare JID first, then by its extension (the rule of :func:`extension_of`, the same one
 the SQL macro ``eur_extension`` applies). A malformed row stops the run with its line number:
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from eur_pipeline.errors import ConfigError
@@ -48,6 +52,7 @@ class DirectoryEntry:
     cost_center: str | None
     site: str | None
     line: int
+    aliases: tuple[str, ...] = ()
 
     @property
     def is_extension(self) -> bool:
@@ -86,9 +91,41 @@ class Directory:
             }
         )
 
-    def fingerprint_rows(self) -> list[tuple[str, str | None, str | None, str | None, str | None]]:
+    def store(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Replace the warehouse's ``directory`` table with these rows (inside the caller's transaction)."""
+        rows = self.to_arrow()
+        rows = rows.append_column(
+            "user_jid", pa.array([None if e.is_extension else e.handle for e in self.entries], pa.string())
+        ).append_column(
+            "extension",
+            pa.array(
+                [e.handle if e.is_extension else extension_of(e.handle, self.extension_length) for e in self.entries],
+                pa.string(),
+            ),
+        )
+        con.execute("DELETE FROM directory")
+        con.register("_directory_rows", rows)
+        try:
+            con.execute("INSERT INTO directory BY NAME SELECT * FROM _directory_rows")
+        finally:
+            con.unregister("_directory_rows")
+
+    def fingerprint_rows(self) -> list[tuple[str | None, ...]]:
         """What billing depends on (not line numbers): a reordered file does not force a rebuild."""
-        return sorted((e.handle, e.name, e.department, e.cost_center, e.site) for e in self.entries)
+        return sorted(
+            (e.handle, e.name, e.department, e.cost_center, e.site, *((" ".join(e.aliases),) if e.aliases else ()))
+            for e in self.entries
+        )
+
+    def alias_table(self) -> pa.Table:
+        """(alias, handle) for every alias: the JIDs billing folds into their handle's user."""
+        pairs = [(a, e.handle) for e in self.entries for a in e.aliases]
+        return pa.table(
+            {
+                "alias": pa.array([a for a, _ in pairs], pa.string()),
+                "handle": pa.array([h for _, h in pairs], pa.string()),
+            }
+        )
 
 
 def empty_directory(extension_length: int) -> Directory:
@@ -121,6 +158,17 @@ def _parse_handle(raw: str, extension_length: int) -> str:
     return handle
 
 
+def _parse_aliases(raw: str, handle: str, extension_length: int) -> tuple[str, ...]:
+    """The person's other bare JIDs; only a JID handle can have them (billing rows are per JID)."""
+    aliases = tuple(a for a in (_parse_handle(p, extension_length) for p in re.split(r"[;\s]+", raw.strip()) if p))
+    if aliases and "@" not in handle:
+        raise ValueError(f"aliases need a bare JID handle, not the extension {handle!r}")
+    bad = [a for a in aliases if "@" not in a]
+    if bad:
+        raise ValueError(f"alias {bad[0]!r} is not a bare JID (local@domain)")
+    return aliases
+
+
 def load_directory(path: Path | None, extension_length: int) -> Directory:
     """Read and validate the directory CSV; any problem → ConfigError naming file, line and reason.
 
@@ -150,6 +198,7 @@ def load_directory(path: Path | None, extension_length: int) -> Directory:
     if missing:
         raise ConfigError(f"{path}: line 1: header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
     index = {c: names.index(c) for c in COLUMNS}
+    alias_index = names.index("aliases") if "aliases" in names else None
 
     entries: list[DirectoryEntry] = []
     seen: dict[str, int] = {}
@@ -172,6 +221,14 @@ def load_directory(path: Path | None, extension_length: int) -> Directory:
         if handle in seen:
             raise ConfigError(f"{path}: line {line}: handle {handle!r} already listed on line {seen[handle]}")
         seen[handle] = line
+        try:
+            aliases = _parse_aliases(row[alias_index] if alias_index is not None else "", handle, extension_length)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: line {line}: {exc}") from None
+        for alias in aliases:
+            if alias in seen:
+                raise ConfigError(f"{path}: line {line}: alias {alias!r} already listed on line {seen[alias]}")
+            seen[alias] = line
         entries.append(
             DirectoryEntry(
                 handle=handle,
@@ -180,6 +237,7 @@ def load_directory(path: Path | None, extension_length: int) -> Directory:
                 cost_center=_cell(row[index["cost_center"]]),
                 site=_cell(row[index["site"]]),
                 line=line,
+                aliases=aliases,
             )
         )
     return Directory(entries=tuple(entries), extension_length=extension_length)

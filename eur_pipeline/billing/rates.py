@@ -64,6 +64,22 @@ class Assign(BaseModel):
     department: dict[str, str] = Field(default_factory=dict)
 
 
+class Budgets(BaseModel):
+    """Spending limits per period (month), in the rates file's currency, by department and by cost center
+    (names as billed). Crossing one warns and mails that scope's recipients once per period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    department: dict[str, Amount] = Field(default_factory=dict)
+    cost_center: dict[str, Amount] = Field(default_factory=dict)
+
+    def lines(self) -> list[tuple[str, str, Decimal]]:
+        """(scope, name, amount) of every budget line."""
+        return [("department", n, a) for n, a in sorted(self.department.items())] + [
+            ("cost_center", n, a) for n, a in sorted(self.cost_center.items())
+        ]
+
+
 @dataclass(frozen=True)
 class Charge:
     """One user's charge for one period; ``total`` is the sum of the rounded parts, so rows reconcile."""
@@ -89,6 +105,7 @@ class Rates(BaseModel):
     assign: Assign = Field(default_factory=Assign)
     markup_percent: Percent = Decimal(0)
     tax_percent: Percent = Decimal(0)
+    budgets: Budgets = Field(default_factory=Budgets)
 
     @field_validator("currency")
     @classmethod
@@ -135,7 +152,7 @@ class Rates(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable text of everything that changes a cost (for the rebuild-on-change check)."""
-        return self.model_dump_json()
+        return self.model_dump_json(exclude={"budgets"})  # a budget changes no cost
 
 
 class _DecimalLoader(yaml.SafeLoader):
@@ -228,4 +245,4 @@ def load_rates(path: Path | None) -> Rates:
     return parse_rates(text, path)
 
 
-__all__ = ["Assign", "Charge", "Plan", "Rates", "load_rates", "money", "parse_rates"]
+__all__ = ["Assign", "Budgets", "Charge", "Plan", "Rates", "load_rates", "money", "parse_rates"]

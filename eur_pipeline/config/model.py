@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
+from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.warehouse.target import LakeConfig
 
-_SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
 
 
 class SourceConfig(BaseModel):
@@ -33,12 +35,21 @@ class SourceConfig(BaseModel):
     min_age_seconds: float = Field(default=60, ge=0)
     schedule: str | None = None  # optional cron: collect on a schedule instead of (or besides) the sensor
     freshness_hours: float | None = Field(default=None, gt=0)
+    # "<key>: environment variable <VAR>" for each ${VAR} of this source not set at load time: refused
+    # only when something connects to the source (require_env), so read-only commands need no secrets
+    unset_env: tuple[str, ...] = Field(default=(), exclude=True, repr=False)
 
     @model_validator(mode="after")
     def _move_needs_target(self) -> SourceConfig:
         if self.on_success == "move" and not self.move_to:
             raise ValueError("on_success: move needs move_to")
         return self
+
+    def require_env(self) -> None:
+        """ConfigError naming the key and variable when a ${VAR} this source needs is not set."""
+        if self.unset_env:
+            more = f" (+{len(self.unset_env) - 1} more)" if len(self.unset_env) > 1 else ""
+            raise ConfigError(f"source {self.name}: {self.unset_env[0]} is not set{more}")
 
     @property
     def options(self) -> dict[str, Any]:
@@ -64,6 +75,11 @@ class EurConfig(BaseModel):
     directory: Path | None = None
     rates: Path | None = None
     rejected_share_threshold: float = Field(default=0.05, ge=0, le=1)
+    report_pdf: bool = False  # also print each report to PDF (needs a Chromium on PATH or $EUR_CHROMIUM)
+    mail: MailConfig | None = None
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    search_index: Path | None = None  # full-text index folder (default: beside the warehouse)
     sources: list[SourceConfig] = Field(default_factory=list)
 
     @field_validator("warehouse", mode="before")
@@ -104,6 +120,10 @@ class EurConfig(BaseModel):
     def resolved_reports_dir(self) -> Path:
         beside = self.warehouse.parent if isinstance(self.warehouse, Path) else self.landing_dir.parent
         return self.reports_dir or beside / "reports"
+
+    @property
+    def resolved_search_index(self) -> Path:
+        return self.search_index or self.warehouse.parent / "search-index"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

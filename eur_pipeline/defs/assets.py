@@ -1,18 +1,19 @@
 """Assets: the table names of docs/design.md. Each materialization is one call into the plain-Python core.
 
-``archive_files`` / ``message_records`` are partitioned per file (dynamic partitions, added by the
-source sensors). One run takes a whole range of partitions (single-run backfill policy), so a batch
-of 200 files is one run start-up. A run with no partition (``eur-pipeline run``, the per-source
-schedules, "Materialize all" in the UI) collects every ready file instead.
+Every asset is unpartitioned, so "Materialize all" in the UI (Lineage or job page) launches one run
+at once: ``ingest`` collects every ready file, the downstream assets refresh what it queued. A run
+can instead name its files (``IngestConfig.keys``): the source sensors send a batch of up to 200
+per run; one file is re-run from the ``rerun_file`` job (``defs.jobs``), the only place with
+per-file partitions — a partitioned asset in the graph would make "Materialize all" ask for
+partitions (Dagster's UI opens its partition picker whenever one selected asset is partitioned).
 
-Downstream tables are unpartitioned and incremental (``pending_threads`` queue). The sensors'
-runs include them, so an upload reaches ``billing`` in the same run; their eager automation
-condition covers runs that materialized only the ingest assets (e.g. one partition re-run from the
-UI). All writers share the ``eur_warehouse`` pool (limit 1 in dagster.yaml): DuckDB allows one
-writer process.
+Downstream tables are incremental (``pending_threads`` queue); their eager automation condition
+covers runs that only collected (e.g. a per-file re-run). All writers share the ``eur_warehouse``
+pool (limit 1): DuckDB allows one writer process.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -20,8 +21,9 @@ from pydantic import Field
 from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.billing.reports import write_reports
 from eur_pipeline.defs.metadata import markdown_rows, markdown_table, table_metadata
-from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS
+from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.defs.resources import EurResource
+from eur_pipeline.names import shown
 from eur_pipeline.pipeline.collect import FileResult, source_summary
 from eur_pipeline.pipeline.ingest import ingest as ingest_files
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
@@ -29,70 +31,46 @@ from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_mess
 POOL = "eur_warehouse"
 GROUP = "eur_pipeline"
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
-# eager, but not blocked by archive_files partitions that were never (or not yet) materialized:
-# an unpartitioned child sees every per-file partition as one of its deps.
-EAGER = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()).with_label("eager")
+EAGER = dg.AutomationCondition.eager().with_label("eager")
+LEDGER_PREVIEW = (
+    "SELECT source, name, status, record_count AS records, rejected_count AS rejected, error AS why "
+    "FROM archive_files ORDER BY collected_at DESC LIMIT 20"
+)
 
 
 class IngestConfig(dg.Config):
-    """Which sources and files to collect; empty means every ready file of every source.
+    """Which files to collect. All empty (the default): every ready file of every source."""
 
-    With partitions, ``files`` is only a hint from the sensor (saves a listing); the partition keys
-    decide what is collected."""
+    sources: list[str] = Field(default_factory=list, description="Source names to collect from; empty = all.")
+    files: list[str] = Field(
+        default_factory=list, description="File names within the source(s); empty = every ready file."
+    )
+    keys: list[str] = Field(
+        default_factory=list,
+        description="Exact files as '<source>:<name>' keys (a sensor batch or a re-run); each missing one fails.",
+    )
 
-    sources: list[str] = Field(default_factory=list, description="source names; empty = all")
-    files: list[str] = Field(default_factory=list, description="file names within the source(s); empty = all ready")
 
-
-def _log_file(context: dg.AssetExecutionContext, r: FileResult) -> None:
-    text = f"{r.source}/{r.name}: {r.outcome}" + (f" ({r.records} records)" if r.records else "")
+def _log_file(context: dg.OpExecutionContext, r: FileResult) -> None:
+    text = f"{r.source}/{shown(r.name)}: {r.outcome}" + (f" ({r.records} records)" if r.records else "")
     if r.detail and r.outcome != "parsed":
         text += f" — {r.detail}"
     (context.log.warning if r.outcome in ("quarantined", "failed") else context.log.info)(text)
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "archive_files",
-            description="Ledger of collected archive files (one row per distinct content): status, "
-            "quarantine reason, record counts, landing backup path. One partition per file.",
-            group_name=GROUP,
-            kinds={"duckdb", "sftp", "xml"},
-            partitions_def=ARCHIVE_PARTITIONS,
-        ),
-        dg.AssetSpec(
-            "message_records",
-            deps=["archive_files"],
-            description="One row per <message> element loaded; refused elements go to rejected_records.",
-            group_name=GROUP,
-            kinds={"duckdb", "xml"},
-            partitions_def=ARCHIVE_PARTITIONS,
-        ),
-    ],
-    partitions_def=ARCHIVE_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=POOL,
-    retry_policy=RETRY,
-)
-def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurResource) -> Iterator[dg.MaterializeResult]:
-    """Collect files: download → verify → backup → ledger + records in one transaction → remote
-    completion. Partitioned runs take exactly their files; failures name each file and cause."""
+def collect_metadata(
+    context: dg.OpExecutionContext, eur: EurResource, keys: list[str] | None, sources: list[str], files: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Collect (exactly ``keys``, or every ready file of ``sources``/``files``) and return the
+    metadata of ``archive_files`` and ``message_records``; raises a ``Failure`` naming each file
+    not collected. Shared by the ingest asset and the per-file ``rerun_file`` job."""
     cfg = eur.load()
-    partitioned = context.has_partition_key or context.has_partition_key_range
     with eur.warehouse(cfg, on_wait=context.log.warning) as con:
-        outcome = ingest_files(
-            con,
-            cfg,
-            list(context.partition_keys) if partitioned else None,
-            config.sources,
-            config.files,
-            progress=lambda r: _log_file(context, r),
-        )
+        outcome = ingest_files(con, cfg, keys, sources, files, progress=lambda r: _log_file(context, r))
         for line in outcome.already_collected:
             context.log.info(line)
         for report in outcome.reports:
-            context.log.info(source_summary(report))
+            (context.log.error if report.error else context.log.info)(source_summary(report))
             for warning in report.warnings:
                 context.log.warning(warning)
         if outcome.failures:
@@ -103,14 +81,14 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
                 metadata={"failures": dg.MetadataValue.md("\n".join(f"- {t}" for t in texts))},
                 allow_retries=any(f.retryable for f in outcome.failures),
             )
-        files = outcome.files
+        files_done = outcome.files
         reports = outcome.reports
-        ledger = table_metadata(
-            con,
-            "archive_files",
-            "SELECT source, name, status, record_count, rejected_count, error FROM archive_files "
-            "ORDER BY collected_at DESC LIMIT 10",
-        )
+        # every file seen becomes a partition of the rerun_file job, however it was collected
+        seen = {partition_key(f.source, f.name) for f in files_done}
+        seen = sorted(seen - set(context.instance.get_dynamic_partitions(ARCHIVE_PARTITIONS.name))) if seen else []
+        if seen:
+            context.instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, seen)
+        ledger = table_metadata(con, "archive_files", LEDGER_PREVIEW)
         ledger.update(
             {
                 "files_parsed": outcome.count("parsed"),
@@ -119,12 +97,15 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
                 "records_loaded": sum(r.records for r in reports),
                 "failed_sources": dg.MetadataValue.json({r.source: r.error for r in reports if r.error}),
                 "failed_files": dg.MetadataValue.json(
-                    [f"{f.source}/{f.name}: {f.detail}" for f in files if f.outcome == "failed"]
+                    [f"{f.source}/{shown(f.name)}: {f.detail}" for f in files_done if f.outcome == "failed"]
                 ),
                 "this_run": dg.MetadataValue.md(
                     markdown_rows(
-                        ["source", "name", "outcome", "records", "rejected", "detail"],
-                        [(f.source, f.name, f.outcome, f.records, f.rejects, f.detail or "") for f in files[:50]],
+                        ["source", "name", "outcome", "records", "rejected", "why"],
+                        [
+                            (f.source, shown(f.name), f.outcome, f.records, f.rejects, f.detail or "")
+                            for f in files_done[:50]
+                        ],
                     )
                 ),
             }
@@ -132,11 +113,41 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurReso
         records = table_metadata(
             con,
             "message_records",
-            "SELECT file_id, record_no, direction, sent_at, thread_id, sender, recipient, body "
+            # never a body (the UI has no login and the event log keeps it): its length only
+            "SELECT file_id, record_no, direction, sent_at, thread_id, sender, recipient, length(body) AS body_chars "
             "FROM message_records ORDER BY sent_at DESC LIMIT 5",
         )
-    yield dg.MaterializeResult(asset_key="archive_files", metadata=ledger)
-    yield dg.MaterializeResult(asset_key="message_records", metadata=records)
+    return {"archive_files": ledger, "message_records": records}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "archive_files",
+            description="Ledger of collected archive files, one row per distinct content: status (parsed or "
+            "quarantined), why a file was quarantined, record counts and landing backup path. The latest "
+            "materialization lists every file of its run and the newest 20 of the ledger. To re-run one "
+            "file, launch the rerun_file job with that file's partition.",
+            group_name=GROUP,
+            kinds={"duckdb", "sftp", "xml"},
+        ),
+        dg.AssetSpec(
+            "message_records",
+            deps=["archive_files"],
+            description="One row per <message> element loaded; refused elements go to rejected_records.",
+            group_name=GROUP,
+            kinds={"duckdb", "xml"},
+        ),
+    ],
+    pool=POOL,
+    retry_policy=RETRY,
+)
+def ingest(context: dg.AssetExecutionContext, config: IngestConfig, eur: EurResource) -> Iterator[dg.MaterializeResult]:
+    """Collect files: download, verify, back up, then ledger row and records in one transaction, then the
+    remote completion. With keys, exactly those files; otherwise every ready file."""
+    meta = collect_metadata(context.op_execution_context, eur, config.keys or None, config.sources, config.files)
+    for key, metadata in meta.items():
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
 @dg.asset(
@@ -155,7 +166,8 @@ def messages(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Material
         meta = table_metadata(
             con,
             "messages",
-            "SELECT thread_id, sent_at, sender, recipients, body FROM messages ORDER BY sent_at DESC LIMIT 5",
+            "SELECT thread_id, sent_at, sender, recipients, length(body) AS body_chars FROM messages "
+            "ORDER BY sent_at DESC LIMIT 5",
         )
     return dg.MaterializeResult(metadata={**meta, "threads_refreshed": threads})
 
@@ -206,7 +218,8 @@ def billing(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
             markdown_table(
                 con,
                 "SELECT user_jid, sum(messages_sent) AS sent, sum(messages_received) AS received, "
-                "sum(total_cost) AS total_cost FROM billing GROUP BY user_jid ORDER BY sent DESC LIMIT 10",
+                "sum(total_cost) AS total_cost FROM billing GROUP BY user_jid "
+                "ORDER BY sent + received DESC, sent DESC LIMIT 10",
             )
         )
     return dg.MaterializeResult(metadata={**meta, "rows_refreshed": rows})
@@ -233,6 +246,8 @@ def reports(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Materiali
         "index": dg.MetadataValue.url(written.index.resolve().as_uri()),
         "periods": len(written.periods),
         "periods_rendered": len(written.rendered),
+        "scoped_reports_rendered": len(written.scoped),
+        "pdfs_printed": len(written.pdfs),
     }
     if latest is not None:
         meta["latest_report"] = dg.MetadataValue.url(latest.html.resolve().as_uri())

@@ -27,7 +27,7 @@ import dagster as dg
 from eur_pipeline.billing.compute import billing_totals
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.defs.assets import POOL
-from eur_pipeline.defs.metadata import markdown_rows
+from eur_pipeline.defs.metadata import markdown_rows, plain_text
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.pipeline.integrity import CHECKS as INTEGRITY_CHECKS
 from eur_pipeline.pipeline.integrity import CHECKS_BY_ASSET, Finding, check_integrity, reconcile_billing, run_scoped
@@ -87,7 +87,7 @@ def build_integrity_check(name: str, asset: str) -> dg.AssetChecksDefinition:
     for a later stage are left out, so a half-finished run is not reported as broken)."""
     check = INTEGRITY_CHECKS[name]
 
-    @dg.asset_check(asset=asset, name=name, pool=POOL, description=(check.__doc__ or name).split("\n\n")[0])
+    @dg.asset_check(asset=asset, name=name, pool=POOL, description=plain_text(check.__doc__, name))
     def _check(eur: EurResource) -> dg.AssetCheckResult:
         with eur.warehouse() as con:
             findings, since = run_scoped(con, name)

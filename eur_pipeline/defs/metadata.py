@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dagster as dg
@@ -16,14 +17,25 @@ def table_schema(con: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name=n, type=t) for n, t in rows])
 
 
+# Columns that hold message text, search text or hold reasons: Dagster shows and keeps metadata
+# (its UI has no login), so a preview shows only their length, whatever query asked for them.
+PRIVATE_COLUMNS = frozenset({"body", "raw", "detail", "reason", "query", "extra"})
+
+
 def markdown_table(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> str:
     """A small query result as a markdown table (values shortened so previews stay readable)."""
     cursor = con.execute(query, params or [])
     headers = [d[0] for d in cursor.description]
+    private = [h.lower() in PRIVATE_COLUMNS for h in headers]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in cursor.fetchall():
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        cells = (_private_cell(v) if p else _cell(v) for v, p in zip(row, private, strict=True))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _private_cell(value: Any) -> str:
+    return "NULL" if value is None else f"({len(str(value))} chars)"
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str, preview_sql: str | None = None) -> dict[str, Any]:
@@ -46,4 +58,11 @@ def markdown_rows(headers: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")[:60]
+    return str(value).replace("|", "\\|").replace("\n", " ")[:100]
+
+
+def plain_text(doc: str | None, fallback: str = "") -> str:
+    """A docstring's first paragraph as the UI should show it: no reST markup, no hard line breaks."""
+    first = (doc or fallback).strip().split("\n\n")[0]
+    first = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", first)  # :func:`x` -> x
+    return " ".join(first.replace("``", "").split())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from eur_pipeline.billing.reports.pdf import find_chromium
 from eur_pipeline.demo.generate import GenerateSpec, generate, generated_users
 from eur_pipeline.demo.sample_billing import write_sample_billing_inputs
 from eur_pipeline.demo.sftp_server import EmbeddedSftpServer
@@ -19,7 +20,14 @@ from eur_pipeline.warehouse.connection import connect
 DEMO_PASSWORD_VAR = "EUR_DEMO_SFTP_PASSWORD"
 
 
-def write_demo_config(work: Path, source: dict[str, object], users: list[str]) -> Path:
+RERUN_HEADER = """\
+# Written by `eur-pipeline demo`. Its embedded SFTP server stopped when the demo ended, so the source
+# is now the local folder ./incoming: drop more archives there, then `eur-pipeline run --config` this
+# file, or browse everything in the Dagster UI with `make ui-demo` (EUR_CONFIG=demo/eur.yaml).
+"""
+
+
+def write_demo_config(work: Path, source: dict[str, object], users: list[str], header: str = "") -> Path:
     """eur.yaml for the demo, with a sample directory and rate plans so billing shows real costs."""
     directory, rates = write_sample_billing_inputs(work, users)
     config = {
@@ -28,20 +36,32 @@ def write_demo_config(work: Path, source: dict[str, object], users: list[str]) -
         "timezone": "Europe/Paris",
         "directory": f"./{directory.name}",
         "rates": f"./{rates.name}",
+        "report_pdf": find_chromium() is not None,  # a PDF of every report when a Chromium is installed
         "sources": [source],
     }
     path = work / "eur.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
 
+def write_rerunnable_config(work: Path, site: str, users: list[str]) -> Path:
+    """The demo's eur.yaml once its server is gone: the same source name (the ledger's ``source``) and
+    warehouse, reading the local folder ``./incoming`` instead, so every command runs on it again."""
+    (work / "incoming").mkdir(exist_ok=True)
+    source = {"name": "presence-demo", "kind": "local", "site": site, "path": "./incoming", "pattern": "*.xml"}
+    source |= {"on_success": "move", "move_to": "collected", "min_age_seconds": 10}
+    return write_demo_config(work, source, users, header=RERUN_HEADER)
+
+
 def top_users(warehouse: Path, limit: int = 5) -> list[tuple]:
+    """The busiest users over the whole demo, by messages sent + received (as the report and top_talkers)."""
     con = connect(warehouse, read_only=True, wait_seconds=30)
     try:
         return con.execute(
             """SELECT user_jid, coalesce(any_value(name), '(not in directory)'), sum(messages_sent),
                       sum(messages_received), sum(total_cost), any_value(currency)
-               FROM billing GROUP BY user_jid ORDER BY sum(messages_sent) DESC, user_jid LIMIT ?""",
+               FROM billing GROUP BY user_jid
+               ORDER BY sum(messages_sent + messages_received) DESC, sum(messages_sent) DESC, user_jid LIMIT ?""",
             [limit],
         ).fetchall()
     finally:
@@ -78,8 +98,9 @@ def run_demo(work: Path, conversations: int = 3000, users: int = 150, days: int 
             },
             generated_users(spec),
         )
-        outcome = run_pipeline(str(config_path))
+        outcome = run_pipeline(str(config_path), log_level="WARNING")  # the caller shows progress
         left = sorted(p.name for p in remote.iterdir())
+    config_path = write_rerunnable_config(work, "Corporation 1/Avaya IM", generated_users(spec))
     print(outcome.summary)
     if not outcome.success:
         print(f"eur-pipeline demo: {outcome.reason}", file=sys.stderr)
@@ -91,7 +112,7 @@ def run_demo(work: Path, conversations: int = 3000, users: int = 150, days: int 
     reports = sorted((work / "reports").glob("report-*.html"))
     if reports:
         print(f"report:    {reports[-1]}")
-    print(f"config:    {config_path}")
+    print(f"config:    {config_path}   (re-runnable: its source is now {work / 'incoming'}; `make ui-demo` browses it)")
     print(f"backup:    {work / 'landing'}")
     print(
         f"warehouse: {work / 'warehouse.duckdb'}   (try: eur-pipeline sql --config {config_path} "

@@ -15,8 +15,14 @@ from eur_pipeline.billing.directory import extension_of
 
 SITES = ("Corporation 1/Paris", "Corporation 1/Lyon", "Corporation 2/London", "Corporation 2/Dublin")
 DEPARTMENTS = ("Sales", "Engineering", "Finance", "Support", "Marketing", "Operations")
-_FIRST = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lea", "Max", "Nia")
-_LAST = ("Archer", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski")
+_FIRST = (
+    "Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lea", "Max", "Nia",
+    "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uri", "Vera", "Wim", "Xena", "Yuki", "Zoe",
+)  # fmt: skip
+_LAST = (
+    "Archer", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski",
+    "Laine", "Moreau", "Novak", "Okafor", "Petrov", "Quispe", "Rossi", "Sato", "Tanaka",
+)  # fmt: skip
 
 SAMPLE_RATES = """# Sample rate plans (see docs/billing.md). Amounts are exact decimals.
 currency: EUR
@@ -39,14 +45,18 @@ def write_sample_billing_inputs(
     rng = random.Random(seed)
     lines = ["handle,name,department,cost_center,site"]
     seen: set[str] = set()
-    for i, jid in enumerate(sorted(set(users))):
+    listed = sorted(set(users))
+    # every listed person gets a first + last name of their own (a repeated name reads as one person)
+    combos = [f"{first} {last}" for first in _FIRST for last in _LAST]
+    names = iter(rng.sample(combos, len(listed)) if len(listed) <= len(combos) else [])
+    for i, jid in enumerate(listed):
         if rng.random() < 0.1:
             continue  # not in the directory: billed to the source's site
         ext = extension_of(jid, extension_length)
         handle = ext if ext is not None and i % 3 == 0 and ext not in seen else jid
         seen.add(handle)
         department = DEPARTMENTS[rng.randrange(len(DEPARTMENTS))]
-        name = f"{_FIRST[rng.randrange(len(_FIRST))]} {_LAST[rng.randrange(len(_LAST))]}"
+        name = next(names, None) or f"User {i + 1}"
         cost_center = f"CC-{100 + 10 * DEPARTMENTS.index(department)}"
         lines.append(f"{handle},{name},{department},{cost_center},{SITES[rng.randrange(len(SITES))]}")
     out_dir.mkdir(parents=True, exist_ok=True)

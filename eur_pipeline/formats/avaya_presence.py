@@ -183,13 +183,19 @@ class AvayaPresenceXmlFormat:
 
     @staticmethod
     def _check_document(element: etree._Element) -> None:
-        tree = element.getroottree()
-        docinfo = tree.docinfo
-        if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-            raise QuarantineError("the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety")
-        root = tree.getroot()
-        if _local(root.tag) != ROOT_TAG:
-            raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{ROOT_TAG}>")
+        check_document(element, ROOT_TAG)
+
+
+def check_document(element: etree._Element, root_tag: str) -> None:
+    """Refuse the document of ``element`` when it declares a DTD or its root is not ``root_tag``
+    (shared by the XML formats: one place for the rule)."""
+    tree = element.getroottree()
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise QuarantineError("the file declares a DTD (<!DOCTYPE>); DTDs and entities are refused for safety")
+    root = tree.getroot()
+    if _local(root.tag) != root_tag:
+        raise QuarantineError(f"root element is <{_local(root.tag)}>, expected <{root_tag}>")
 
 
 # A document head whose records can be parsed apart from it: optional BOM and XML declaration, then

@@ -17,12 +17,17 @@ from pathlib import Path
 import duckdb
 
 from eur_pipeline.config import EurConfig, SourceConfig
-from eur_pipeline.errors import EurError, SourceError
+from eur_pipeline.errors import EurError, LocalFileError, SourceError
 from eur_pipeline.faults import fault_point
+from eur_pipeline.names import ledger_name, shown
+from eur_pipeline.pipeline import progress as progress_events
+from eur_pipeline.pipeline.backups import note_backup
 from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_path
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
-from eur_pipeline.sources.registry import open_source
+from eur_pipeline.sources.ledger_view import SourceLedger
+from eur_pipeline.sources.registry import open_source, source_format
+from eur_pipeline.warehouse.connection import transaction
 from eur_pipeline.warehouse.ledger import (
     FileIdentity,
     file_id_of,
@@ -39,7 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FileResult:
     source: str
-    name: str
+    name: str  # as listed (may hold undecodable bytes as surrogates): show it with names.shown
     outcome: str  # parsed | quarantined | duplicate | skipped | failed
     records: int = 0
     rejects: int = 0
@@ -75,7 +80,7 @@ def _complete(
     try:
         src.complete(remote)
     except (EurError, OSError) as exc:
-        message = f"{cfg.name}: {remote.name}: remote {cfg.on_success} failed, will retry next run: {exc}"
+        message = f"{cfg.name}: {shown(remote.name)}: remote {cfg.on_success} failed, will retry next run: {exc}"
         log.warning(message)
         report.warnings.append(message)
         return
@@ -92,7 +97,7 @@ def _progress_logger(source: str, remote: RemoteFile, every_seconds: float = 5.0
         if now - last >= every_seconds:
             last = now
             rate = loaded / max(now - started, 1e-9)
-            log.info("%s: %s: %s records loaded (%.0f records/s)", source, remote.name, f"{loaded:,}", rate)
+            log.info("%s: %s: %s records loaded (%.0f records/s)", source, shown(remote.name), f"{loaded:,}", rate)
 
     return report
 
@@ -103,19 +108,27 @@ def load_landed(
     path: Path,
     landing_dir: Path,
     on_batch: Callable[[int], None] | None = None,
+    on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    replace: bool = False,
 ) -> LoadOutcome:
-    """Load a landed file atomically: in two parts in parallel when it can be cut, else whole."""
+    """Load a landed file atomically: in two parts in parallel when it can be cut, else whole
+    (``replace``: a reprocessed file's earlier rows go in the same transaction)."""
     cut = split_cut(ident.format, path)
     if cut is not None:
         log.info("%s: parsing in two processes (cut at byte %s)", path.name, f"{cut:,}")
         scratch = parse_scratch(landing_dir)
         try:
             return load_archive(
-                con, ident, lambda result: parse_split(ident.format, path, cut, result, scratch), on_batch
+                con,
+                ident,
+                lambda result: parse_split(ident.format, path, cut, result, scratch),
+                on_batch,
+                on_commit=on_commit,
+                replace=replace,
             )
         except SplitParseFailed as exc:
             log.info("%s: %s; parsing it whole", path.name, exc)
-    return load_archive(con, ident, parser_for(ident.format, path), on_batch)
+    return load_archive(con, ident, parser_for(ident.format, path), on_batch, on_commit=on_commit, replace=replace)
 
 
 def collect_file(
@@ -138,17 +151,21 @@ def collect_file(
     fetched = src.fetch(remote, staged)
     ident = FileIdentity(
         source=cfg.name,
-        name=remote.name,
+        name=ledger_name(remote.name),
         size_bytes=fetched.size,
         sha256=fetched.sha256,
         remote_mtime=remote.mtime,
-        format=cfg.format,
+        format=source_format(cfg),
         landing_path="",  # set once the backup copy is kept
         collected_at=datetime.now(UTC),
     )
     if ledger_status(con, fetched.sha256) is not None:
         staged.unlink(missing_ok=True)
-        record_sighting(con, ident)
+        note_backup(config.landing_dir, ident, kind="sighting")
+        with transaction(con):
+            record_sighting(con, ident)
+            if fetched.on_commit:  # e.g. a database batch already loaded (a warehouse rebuilt from the
+                fetched.on_commit(con, ident.file_id)  # landing copies): its ids move the watermark
         _complete(con, src, cfg, remote, report)
         return FileResult(
             cfg.name,
@@ -160,10 +177,13 @@ def collect_file(
 
     landed = keep_backup(staged, config.landing_dir, cfg.name, remote.name, fetched.sha256)
     ident = replace(ident, landing_path=str(landed))
+    note_backup(config.landing_dir, ident)
     fault_point("before_commit")
-    outcome = load_landed(con, ident, landed, config.landing_dir, on_batch=_progress_logger(cfg.name, remote))
+    outcome = load_landed(
+        con, ident, landed, config.landing_dir, on_batch=_progress_logger(cfg.name, remote), on_commit=fetched.on_commit
+    )
     if outcome.status == "quarantined":
-        log.warning("%s: %s: quarantined: %s", cfg.name, remote.name, outcome.error)
+        log.warning("%s: %s: quarantined: %s", cfg.name, shown(remote.name), outcome.error)
     fault_point("before_complete")
     _complete(con, src, cfg, remote, report)
     return FileResult(
@@ -192,6 +212,9 @@ def collect_source(
     wanted = set(names) if names is not None else None
     try:
         with open_source(cfg) as src:
+            resume = getattr(src, "resume", None)
+            if resume is not None:
+                resume(SourceLedger(con, cfg.name))
             listing = src.list_files()
             if wanted is not None:
                 candidates = sorted((f for f in listing if f.name in wanted and f.size > 0), key=lambda f: f.name)
@@ -199,6 +222,12 @@ def collect_source(
                 candidates = ready_files(listing, cfg.min_age_seconds, now=now)
             if max_files is not None:
                 candidates = candidates[:max_files]
+            for name, reason in getattr(src, "refused", []):
+                if wanted is None or name in wanted:
+                    result = FileResult(cfg.name, name, "quarantined", detail=f"{reason}; left at the source")
+                    log.warning("%s: %s: not collected: %s", cfg.name, shown(name), result.detail)
+                    report.files.append(result)
+            progress_events.source_started(cfg.name, len(candidates))
             for remote in candidates:
                 try:
                     result = collect_file(con, config, cfg, src, remote, report)
@@ -208,11 +237,15 @@ def collect_source(
                     result = FileResult(cfg.name, remote.name, "failed", detail=str(exc))
                     log.warning("%s", exc)
                 report.files.append(result)
+                progress_events.file_done(result)
                 if progress:
                     progress(result)
-    except SourceError as exc:
+    except (SourceError, LocalFileError) as exc:
+        # a local disk fault stops this source: each further file would fail the same way, and
+        # nothing was completed at the source for the file that hit it
         report.error = str(exc)
-        log.error("%s", exc)
+        log.debug("%s: source failed: %s", cfg.name, exc)  # reported once, by whoever reads the report
+    progress_events.source_done(report)
     return report
 
 

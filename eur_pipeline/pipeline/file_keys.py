@@ -8,6 +8,7 @@ lists (or finds in the ledger), so any file name is supported.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -15,6 +16,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=/-]")
 MAX_NAME_CHARS = 160
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a sensor recomputes the key of every listed name each tick
 def partition_key(source: str, name: str) -> str:
     """The partition key of one file of one source (source names are already key-safe)."""
     safe = _UNSAFE.sub("_", name).replace("...", "_._")
@@ -26,3 +28,8 @@ def partition_key(source: str, name: str) -> str:
 
 def source_of(key: str) -> str:
     return key.split(":", 1)[0]
+
+
+def stamp_key(source: str, name: str, size: int, mtime: float) -> str:
+    """One version of a file as a sensor requested it: its partition key, size and mtime."""
+    return f"{partition_key(source, name)}|{size}|{mtime!r}"

@@ -13,6 +13,7 @@ import duckdb
 
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import ConfigError, SourceError
+from eur_pipeline.names import shown
 from eur_pipeline.pipeline.collect import FileResult, SourceReport, collect_source
 from eur_pipeline.pipeline.file_keys import partition_key, source_of
 from eur_pipeline.sources.registry import open_source
@@ -90,7 +91,9 @@ def _collect_keys(
         except SourceError as exc:
             outcome.failures.append(Failure(f"{name}: cannot list the source: {exc}", exc.retryable))
             continue
-        outcome.already_collected += [f"{name}/{n}: already collected ({row}); nothing to load" for n, row in collected]
+        outcome.already_collected += [
+            f"{name}/{shown(n)}: already collected ({row}); nothing to load" for n, row in collected
+        ]
         outcome.failures += [Failure(f"{k}: not at the source and never collected", False) for k in sorted(unknown)]
         if not present:
             continue
@@ -99,11 +102,11 @@ def _collect_keys(
         if report.error:
             outcome.failures.append(Failure(f"{name}: {report.error}", True))
         outcome.failures += [
-            Failure(f"{name}/{f.name}: {f.detail}", True) for f in report.files if f.outcome == "failed"
+            Failure(f"{name}/{shown(f.name)}: {f.detail}", True) for f in report.files if f.outcome == "failed"
         ]
         missing = set(present) - {f.name for f in report.files}
         outcome.failures += [
-            Failure(f"{name}/{m}: gone from the source before it was collected", False) for m in sorted(missing)
+            Failure(f"{name}/{shown(m)}: gone from the source before it was collected", False) for m in sorted(missing)
         ]
     return outcome
 
@@ -122,9 +125,7 @@ def _collect_ready(
         if sources and source.name not in sources:
             continue
         report = collect_source(con, cfg, source, names=files or None, progress=progress)
-        if report.error:
-            log.error("source %s failed: %s", source.name, report.error)
-        outcome.reports.append(report)
+        outcome.reports.append(report)  # a failed source is reported once, by the report's summary
     return outcome
 
 

@@ -68,8 +68,12 @@ def ledger_matches_loaded_rows(con: duckdb.DuckDBPyConnection, since: datetime |
                       WHERE file_id IN (SELECT file_id FROM files) GROUP BY ALL) r USING (file_id)
            LEFT JOIN (SELECT file_id, count(*) AS n FROM rejected_records
                       WHERE file_id IN (SELECT file_id FROM files) GROUP BY ALL) j USING (file_id)
+           -- rows removed by retention (compliance/retention.py) still count as loaded
+           LEFT JOIN (SELECT file_id, sum(records) AS records, sum(rejects) AS rejects FROM purged_file_rows
+                      GROUP BY ALL) p USING (file_id)
            WHERE a.file_id IN (SELECT file_id FROM files)
-             AND (a.record_count <> coalesce(r.n, 0) OR a.rejected_count <> coalesce(j.n, 0)
+             AND (a.record_count <> coalesce(r.n, 0) + coalesce(p.records, 0)
+                  OR a.rejected_count <> coalesce(j.n, 0) + coalesce(p.rejects, 0)
                   OR (a.status = 'quarantined' AND coalesce(r.n, 0) + coalesce(j.n, 0) > 0))
            ORDER BY a.file_id""",
         since,
@@ -156,6 +160,7 @@ def messages_match_conversations(con: duckdb.DuckDBPyConnection, since: datetime
            WHERE (m.n IS DISTINCT FROM c.message_count OR m.lo IS DISTINCT FROM c.started_at
                   OR m.hi IS DISTINCT FROM c.ended_at)
              AND thread_id NOT IN (SELECT thread_id FROM pending_threads WHERE stage IN ('messages', 'conversations'))
+             AND thread_id NOT IN (SELECT thread_id FROM purged_threads)  -- conversation kept, messages purged
            ORDER BY 1""",
         since,
     )
@@ -188,9 +193,13 @@ def billing_periods(con: duckdb.DuckDBPyConnection, since: datetime | None = Non
                p AS ({periods}),
                b AS (SELECT timezone({tz}, min(period)::TIMESTAMP) - INTERVAL 1 DAY AS lo,
                             timezone({tz}, max(period)::TIMESTAMP) + INTERVAL 32 DAY AS hi FROM p),
-               m AS (SELECT period, count(*) AS messages, sum(recipient_count) AS deliveries
-                     FROM (SELECT date_trunc('month', timezone({tz}, sent_at))::DATE AS period, recipient_count
-                           FROM messages WHERE {bounds} TRUE)
+               m AS (SELECT period, sum(n) AS messages, sum(recipient_count) AS deliveries
+                     FROM (SELECT date_trunc('month', timezone({tz}, sent_at))::DATE AS period, 1 AS n, recipient_count
+                           FROM messages WHERE {bounds} TRUE
+                           -- threads retention purged: their messages are gone, their billed counts stay
+                           UNION ALL
+                           SELECT period, messages_sent, messages_received FROM billing_thread_periods
+                           WHERE thread_id IN (SELECT thread_id FROM purged_threads))
                      WHERE {"period IN (SELECT period FROM p)" if scoped else "TRUE"} GROUP BY ALL),
                c AS (SELECT period, count(*) AS started
                      FROM (SELECT date_trunc('month', timezone({tz}, started_at))::DATE AS period

@@ -7,12 +7,15 @@ import os
 import shutil
 from pathlib import Path
 
+from eur_pipeline.compliance.at_rest import DIR_MODE, restrict
+from eur_pipeline.errors import local_file_error
+from eur_pipeline.names import landing_name
 from eur_pipeline.sources.base import fsync_dir
 
 
 def staging_path(landing_dir: Path, source: str, name: str) -> Path:
-    """Where a download lands before its content is known (hidden, per source)."""
-    return landing_dir / ".incoming" / source / name.replace("/", "__")
+    """Where a download lands before its content is known (hidden, per source; a safe local name)."""
+    return landing_dir / ".incoming" / source / landing_name(name)
 
 
 def parse_scratch(landing_dir: Path) -> Path:
@@ -20,7 +23,10 @@ def parse_scratch(landing_dir: Path) -> Path:
     killed run left there (up to half a file's records as Arrow) is removed first."""
     folder = landing_dir / ".incoming" / ".parse"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise local_file_error("create folder", folder, exc) from None
     return folder
 
 
@@ -29,12 +35,16 @@ def keep_backup(staged: Path, landing_dir: Path, source: str, name: str, sha256:
     name is never overwritten (the new one gets a ``.<sha12>`` suffix). The same content left there by
     a run killed before its commit is simply replaced, so a crash never leaves a second copy."""
     folder = landing_dir / source
-    target = folder / name.replace("/", "__")
-    if target.exists() and not _same_content(target, sha256):
-        target = target.with_name(f"{target.name}.{sha256[:12]}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
-    fsync_dir(target.parent)
+    target = folder / landing_name(name)
+    try:
+        if target.exists() and not _same_content(target, sha256):
+            target = target.with_name(f"{target.name}.{sha256[:12]}")
+        target.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        os.replace(staged, target)
+        restrict(target)  # owner-only, whatever the umask was when it was downloaded
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise local_file_error("keep the backup copy", target, exc) from None
     return target
 
 

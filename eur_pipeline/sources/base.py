@@ -1,25 +1,33 @@
-"""The source protocol: list → fetch to a local temporary file → complete after the warehouse commit.
+"""The source protocol: list units → fetch each to a local file → complete after the warehouse commit.
 
-A source never decides what is loaded; the collector (``eur_pipeline.pipeline.collect``) does, and
-calls ``complete`` only once the file's data is committed.
+A unit is a file at the source, or (database sources) a bounded batch of rows materialized as one
+canonical file; downstream of ``fetch`` the two are the same. A source never decides what is
+loaded; the collector (``eur_pipeline.pipeline.collect``) does, and calls ``complete`` only once the
+unit's data is committed. Optional members: ``default_format`` (the format of the units when the
+config names none) and ``resume(ledger)`` (called before listing with a read view of what the
+warehouse already holds from this source, for sources that list incrementally).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import functools
 import hashlib
 import os
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from eur_pipeline.config.model import SourceConfig
-from eur_pipeline.errors import SourceError
+from eur_pipeline.errors import SourceError, local_file_error
 from eur_pipeline.faults import fault_point
+from eur_pipeline.names import shown
 
 COPY_CHUNK = 1 << 20
 
@@ -45,6 +53,9 @@ class FetchedFile:
     path: Path
     size: int
     sha256: str
+    # Bookkeeping the unit writes in the same transaction as its ledger row (``con, file_id``), e.g.
+    # a database source's row ids: what makes its watermark exactly-once.
+    on_commit: Callable[[Any, str], None] | None = None
 
 
 @runtime_checkable
@@ -77,7 +88,13 @@ def is_candidate_name(name: str, pattern: str) -> bool:
     lower = base.lower()
     if lower.endswith((".tmp", ".part", ".partial", ".filepart", ".crdownload", ".swp")):
         return False
-    return any(fnmatch.fnmatchcase(base, p) for p in pattern_variants(pattern))
+    return _matcher(pattern)(base) is not None
+
+
+@functools.cache
+def _matcher(pattern: str) -> Callable[[str], object]:
+    """One compiled regex for a pattern and its archive variants (listings of 100,000 names)."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pattern_variants(pattern))).match
 
 
 def pattern_variants(pattern: str) -> list[str]:
@@ -112,34 +129,60 @@ def ready_files(
 def stream_to_file(
     reader: BinaryIO, remote: RemoteFile, dest: Path, source_name: str, chunk: int = COPY_CHUNK
 ) -> FetchedFile:
-    """Copy a stream to ``dest`` via a temporary name: sha256 while streaming, size check, fsync, rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Copy a stream to ``dest`` via a temporary name: sha256 while streaming, size check, fsync, rename.
+
+    Never reads more than the listed size (plus one byte, to notice a file that grew): a file whose
+    content never ends cannot fill the landing folder. A local write failure (disk full, read-only,
+    permission) is a :class:`LocalFileError` naming the path, never mistaken for a network error."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise local_file_error("create folder", dest.parent, exc) from None
     tmp = dest.with_name(f".{dest.name}.part")
     digest = hashlib.sha256()
     size = 0
+    what = f"{source_name}: {shown(remote.name)}"
     try:
-        with open(tmp, "wb") as out:
-            while True:
-                block = reader.read(chunk)
+        try:
+            out = open(tmp, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise local_file_error("write", tmp, exc) from None
+        with out:
+            while size < remote.size:
+                block = reader.read(min(chunk, remote.size - size))
                 if not block:
                     break
                 digest.update(block)
-                out.write(block)
+                _local(lambda b=block: out.write(b), "write", tmp)
                 size += len(block)
                 fault_point("download")
-            out.flush()
-            os.fsync(out.fileno())
+            grew = size == remote.size and bool(reader.read(1))
+            _local(out.flush, "write", tmp)
+            _local(lambda: os.fsync(out.fileno()), "write", tmp)
+        if grew:
+            raise SourceError(
+                f"{what}: changed during download (grew past the listed {remote.size} bytes); "
+                "taken once its size and mtime are stable"
+            )
         if size != remote.size:
             raise SourceError(
-                f"{source_name}: {remote.name}: size changed during download "
-                f"(listed {remote.size} bytes, got {size}); will retry on the next run"
+                f"{what}: changed during download (listed {remote.size} bytes, got {size}); "
+                "taken once its size and mtime are stable"
             )
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
+        _local(lambda: os.replace(tmp, dest), "rename into", dest)
+        _local(lambda: fsync_dir(dest.parent), "sync folder", dest.parent)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
     return FetchedFile(remote=remote, path=dest, size=size, sha256=digest.hexdigest())
+
+
+def _local(action: Callable[[], object], doing: str, path: Path) -> None:
+    try:
+        action()
+    except OSError as exc:
+        raise local_file_error(doing, path, exc) from None
 
 
 def fsync_dir(path: Path) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import PermanentSourceError, SourceError
+from eur_pipeline.names import shown
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, fsync_dir, is_candidate_name, stream_to_file
 
 
@@ -50,19 +51,19 @@ class LocalSource:
                 for entry in entries:
                     if not entry.is_file(follow_symlinks=False):
                         continue
-                    name = os.path.relpath(entry.path, self.root)
+                    name = os.path.relpath(entry.path, self.root) if self.options.recursive else entry.name
                     if not is_candidate_name(name, self.config.pattern):
                         continue
                     st = entry.stat(follow_symlinks=False)
                     found.append(RemoteFile(name=name, size=st.st_size, mtime=st.st_mtime))
-        return sorted(found)
+        return sorted(found, key=lambda f: f.name)  # names are unique: no field-by-field dataclass compare
 
     def fetch(self, remote: RemoteFile, dest: Path) -> FetchedFile:
         try:
             with open(self.root / remote.name, "rb") as reader:
                 return stream_to_file(reader, remote, dest, self.config.name)
         except FileNotFoundError:
-            raise SourceError(f"{self.config.name}: {remote.name} disappeared before it was collected") from None
+            raise SourceError(f"{self.config.name}: {shown(remote.name)} disappeared before it was collected") from None
 
     def complete(self, remote: RemoteFile) -> None:
         path = self.root / remote.name

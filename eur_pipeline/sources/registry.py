@@ -6,6 +6,7 @@ from functools import cache
 
 from pydantic import ValidationError
 
+from eur_pipeline.config.messages import validation_message
 from eur_pipeline.config.model import SourceConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.plugins import load_plugin
@@ -25,14 +26,21 @@ def validate_source_options(config: SourceConfig) -> None:
     try:
         cls.Options.model_validate(config.options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{key}: {err['msg']}") from None
+        raise ConfigError(validation_message(exc, cls.Options, also_known=SourceConfig.model_fields)) from None
     from eur_pipeline.formats.registry import format_class
 
-    format_class(config.format)
+    format_class(source_format(config))
+
+
+def source_format(config: SourceConfig) -> str:
+    """The format of this source's units: the configured one, else the kind's own (a database
+    source's batches are always read by the format of its kind)."""
+    if "format" in config.model_fields_set:
+        return config.format
+    return getattr(source_class(config.kind), "default_format", None) or config.format
 
 
 def open_source(config: SourceConfig) -> Source:
-    """A ready-to-enter source instance for this config."""
+    """A ready-to-enter source instance for this config (refused when a secret it needs is not set)."""
+    config.require_env()
     return source_class(config.kind)(config)  # type: ignore[call-arg]

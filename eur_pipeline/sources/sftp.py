@@ -29,11 +29,12 @@ from typing import ClassVar, TypeVar
 
 import paramiko
 from paramiko.pkey import UnknownKeyType
-from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
+from paramiko.sftp import CMD_CLOSE, CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from eur_pipeline.config.model import SourceConfig
-from eur_pipeline.errors import PermanentSourceError, SourceError, TransientSourceError
+from eur_pipeline.errors import EurError, PermanentSourceError, SourceError, TransientSourceError
+from eur_pipeline.names import decode_listed, raw_bytes, refusal, shown
 from eur_pipeline.retry import Attempt, retry
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, is_candidate_name, stream_to_file
 
@@ -53,6 +54,7 @@ FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 # its limits@openssh.com extension, which cuts per-request overhead ~8x.
 SAFE_READ_SIZE = 32 * 1024
 MAX_READ_SIZE = 256 * 1024
+_KEY_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
 _FINGERPRINT = r"^SHA256:[A-Za-z0-9+/]{43}=?$"
 
 
@@ -192,6 +194,9 @@ def classify_network_error(source: str, doing: str, exc: BaseException) -> Sourc
         return SourceError(f"{source}: {doing}: the server refused: {_reason(exc)}")
     if isinstance(exc, OSError):
         return TransientSourceError(f"{source}: {doing}: network error ({_reason(exc)})")
+    if isinstance(exc, UnicodeError):
+        # will repeat on every try: names are read as bytes, so this is other text the server sent
+        return PermanentSourceError(f"{source}: {doing}: the server sent text that is not UTF-8 ({_reason(exc)})")
     if isinstance(exc, paramiko.SSHException):
         return TransientSourceError(f"{source}: {doing}: SSH connection failed ({_reason(exc)})")
     return TransientSourceError(f"{source}: {doing}: {type(exc).__name__}: {_reason(exc)}")
@@ -214,6 +219,33 @@ def server_read_size(sftp: paramiko.SFTPClient) -> int:
     msg.get_int64()  # max packet length
     max_read = msg.get_int64()
     return max(SAFE_READ_SIZE, min(max_read, MAX_READ_SIZE)) if max_read else SAFE_READ_SIZE
+
+
+def _listdir_attr_raw(sftp: paramiko.SFTPClient, path: str) -> list[tuple[str, paramiko.SFTPAttributes]]:
+    """``listdir_attr`` that keeps each name's bytes (paramiko decodes them as strict UTF-8, so one
+    Latin-1 name failed the whole listing); names are decoded losslessly with ``surrogateescape``."""
+    kind, msg = sftp._request(CMD_OPENDIR, raw_bytes(path))
+    if kind != CMD_HANDLE:
+        raise paramiko.SFTPError("Expected handle")
+    handle = msg.get_binary()
+    found = []
+    try:
+        while True:
+            try:
+                kind, msg = sftp._request(CMD_READDIR, handle)
+            except EOFError:
+                break
+            if kind != CMD_NAME:
+                raise paramiko.SFTPError("Expected name response")
+            for _ in range(msg.get_int()):
+                name = decode_listed(msg.get_string())
+                longname = msg.get_string()
+                attr = paramiko.SFTPAttributes._from_msg(msg, name, longname)
+                if name not in (".", ".."):
+                    found.append((name, attr))
+    finally:
+        sftp._request(CMD_CLOSE, handle)
+    return found
 
 
 def _quiet_prefetch_thread(reader: paramiko.SFTPFile) -> None:
@@ -256,6 +288,7 @@ class SftpSource:
         self._root: str | None = None
         self._reconnect_error: SourceError | None = None
         self._read_size = SAFE_READ_SIZE
+        self.refused: list[tuple[str, str]] = []  # (name, reason) of the last listing's unusable entries
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -300,7 +333,10 @@ class SftpSource:
             if known:
                 # Ask for the key type we can verify, as OpenSSH does (else we might be offered
                 # an ed25519 key while known_hosts only holds the host's rsa key).
-                sec.key_types = [*known, *(k for k in sec.key_types if k not in known)]
+                # An rsa key is listed as ssh-rsa but negotiated as rsa-sha2-*: ask for the names the
+                # transport knows (an unknown name made paramiko refuse with "unknown cipher").
+                wanted = [n for k in known for n in _KEY_ALGORITHMS.get(k, (k,)) if n in sec.key_types]
+                sec.key_types = [*wanted, *(k for k in sec.key_types if k not in wanted)]
             transport.start_client(timeout=opts.timeout_seconds)
             self._verify_host_key(transport.get_remote_server_key(), known)
             self._authenticate(transport)
@@ -447,6 +483,10 @@ class SftpSource:
         return self._root
 
     def remote_full_path(self, name: str) -> str:
+        """The listed file inside ``remote_path``; anything else is refused before any request."""
+        reason = refusal(name)
+        if reason is not None:
+            raise PermanentSourceError(f"{self.name}: {shown(name)}: {reason}; not touched")
         return posixpath.join(self.root, name)
 
     def move_dir(self) -> str:
@@ -456,26 +496,36 @@ class SftpSource:
     # -- the Source protocol --------------------------------------------------------------------
 
     def list_files(self) -> list[RemoteFile]:
-        """One ``listdir_attr`` of ``remote_path``: regular files matching the pattern."""
+        """One listing of ``remote_path``: regular files matching the pattern.
+
+        Names are read as bytes and kept losslessly (``surrogateescape``), so one name that is not
+        UTF-8 never makes the whole listing fail. An entry that is not a plain name inside the folder
+        (``..``, absolute, a separator) is never returned; it is kept in ``refused`` with its reason."""
         sftp = self._client()
         with self._network(f"list {self.root}"):
-            entries = sftp.listdir_attr(self.root)
-        found = [
-            RemoteFile(name=e.filename, size=e.st_size or 0, mtime=float(e.st_mtime or 0))
-            for e in entries
-            if e.st_mode is not None and stat.S_ISREG(e.st_mode) and is_candidate_name(e.filename, self.config.pattern)
-        ]
-        return sorted(found)
+            entries = _listdir_attr_raw(sftp, self.root)
+        found, refused = [], []
+        for name, e in entries:
+            if e.st_mode is None or not stat.S_ISREG(e.st_mode) or not is_candidate_name(name, self.config.pattern):
+                continue
+            reason = refusal(name)
+            if reason is not None:
+                refused.append((name, reason))
+                continue
+            found.append(RemoteFile(name=name, size=e.st_size or 0, mtime=float(e.st_mtime or 0)))
+        self.refused = refused
+        return sorted(found, key=lambda f: f.name)
 
     def fetch(self, remote: RemoteFile, dest: Path) -> FetchedFile:
         """Stream one file with unlimited prefetch; the channel timeout bounds a silent drop."""
         sftp = self._client()
         path = self.remote_full_path(remote.name)
-        with self._network(f"download {path}"):
+        what = f"{self.name}: {shown(remote.name)}"
+        with self._network(f"download {shown(path)}"):
             try:
-                reader = sftp.open(path, "rb")
+                reader = sftp.open(raw_bytes(path), "rb")
             except FileNotFoundError:
-                raise SourceError(f"{self.name}: {remote.name} disappeared before it was collected") from None
+                raise SourceError(f"{what}: disappeared before it was collected") from None
             _quiet_prefetch_thread(reader)
             reader.MAX_REQUEST_SIZE = self._read_size  # prefetch() splits the file into reads of this size
             reader.prefetch(remote.size)
@@ -487,21 +537,23 @@ class SftpSource:
             try:
                 # Read exactly one SFTP response per call: bigger reads make paramiko concatenate.
                 fetched = stream_to_file(reader, remote, dest, self.name, chunk=self._read_size)
-            except SourceError:
-                reader.close()  # the stream ended normally (size mismatch): connection is healthy
+            except EurError:
+                reader.close()  # the stream ended normally (size mismatch) or the local disk failed
                 raise
             except Exception as exc:
                 if expired.is_set():
                     raise TransientSourceError(
-                        f"{self.name}: {remote.name}: download slower than "
-                        f"{self.options.min_download_kib_per_second:g} KiB/s, gave up after {deadline:.0f} s; "
+                        f"{what}: download of {remote.size:,} bytes not finished within its deadline of "
+                        f"{deadline:.0f} s (timeout_seconds + size at min_download_kib_per_second "
+                        f"{self.options.min_download_kib_per_second:g} KiB/s): the server sends too slowly; "
                         "will retry on the next run"
                     ) from None
                 if not isinstance(exc, EOFError) or self._transport is None or not self._transport.is_active():
                     raise
                 # SFTP end-of-file status before the listed size: the file shrank meanwhile.
                 raise SourceError(
-                    f"{self.name}: {remote.name}: file shrank during download; will retry on the next run"
+                    f"{what}: changed during download (shrank below the listed {remote.size} bytes); "
+                    "taken once its size and mtime are stable"
                 ) from None
             finally:
                 watchdog.cancel()
@@ -522,25 +574,25 @@ class SftpSource:
         sftp = self._client()
         path = self.remote_full_path(remote.name)
         if action == "delete":
-            with self._network(f"delete {path}"):
+            with self._network(f"delete {shown(path)}"):
                 try:
-                    sftp.remove(path)
+                    sftp.remove(raw_bytes(path))
                 except FileNotFoundError:
-                    log.info("%s: %s already deleted", self.name, path)
+                    log.info("%s: %s already deleted", self.name, shown(path))
             return
         target_dir = self.move_dir()
         target = posixpath.join(target_dir, posixpath.basename(remote.name))
-        with self._network(f"move {path} to {target_dir}"):
+        with self._network(f"move {shown(path)} to {target_dir}"):
             self._makedirs(target_dir)
             try:
-                sftp.posix_rename(path, target)
+                sftp.posix_rename(raw_bytes(path), raw_bytes(target))
             except FileNotFoundError:
-                log.info("%s: %s already moved", self.name, path)
+                log.info("%s: %s already moved", self.name, shown(path))
             except OSError as exc:
                 if exc.errno is not None or isinstance(exc, TimeoutError):
                     raise
                 # Server without the posix-rename extension: plain rename (fails if target exists).
-                sftp.rename(path, target)
+                sftp.rename(raw_bytes(path), raw_bytes(target))
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -590,6 +642,8 @@ class SftpSource:
             if isinstance(exc, TransientSourceError):
                 self.close()
             raise
+        except EurError:
+            raise  # a local file-system error says what it is; the connection is fine
         except Exception as exc:
             error = classify_network_error(self.name, doing, exc)
             if isinstance(error, TransientSourceError):

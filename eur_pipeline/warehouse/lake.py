@@ -277,6 +277,19 @@ def content_claim(con: duckdb.DuckDBPyConnection, sha256: str, wait_seconds: flo
         yield
 
 
+@contextmanager
+def upstream_claim(con: duckdb.DuckDBPyConnection, format_name: str, wait_seconds: float = 3600.0) -> Iterator[None]:
+    """Only one writer at a time loads a file of a format whose records carry upstream ids (no-op on a
+    DuckDB file): the load reads ``upstream_ids`` and appends the new ones, so two parallel loads of
+    different files exporting one post again would both take it. Open the load's transaction inside."""
+    conninfo = lake_conninfo(con)
+    if conninfo is None:
+        yield
+        return
+    with advisory_lock(conninfo, _lock_key(f"upstream:{format_name}"), f"upstream ids of {format_name}", wait_seconds):
+        yield
+
+
 _COMMENT = re.compile(r"--[^\n]*")  # the files quote no "--"
 _CHECK = re.compile(r"\s+CHECK\s*\(", re.IGNORECASE)
 _TABLE_KEY = re.compile(r",\s*(?:PRIMARY\s+KEY|UNIQUE)\s*\([^)]*\)", re.IGNORECASE)

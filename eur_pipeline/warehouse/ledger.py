@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from eur_pipeline.names import ledger_name
 from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.warehouse.lake import serial_section
 
@@ -86,10 +87,43 @@ def insert_file(
     )
 
 
+def forget_file(con: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Remove a file's ledger row, records and rejects (reprocess, inside the caller's transaction),
+    queueing the threads its records touched so the derived tables are refreshed without them."""
+    con.execute(
+        """INSERT INTO pending_threads
+           SELECT DISTINCT thread_key(thread_id, sender, recipient) AS thread_id, 'messages'
+           FROM message_records WHERE file_id = ?
+           EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'messages'""",
+        [file_id],
+    )
+    for table in ("message_records", "rejected_records", "archive_files"):
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
+
+
+def file_identities(
+    con: duckdb.DuckDBPyConnection, file_id: str | None = None, quarantined: bool = False
+) -> list[FileIdentity]:
+    """The ledger's identity of one file (``file_id``) or of every quarantined one, oldest first
+    (remote mtime from its latest sighting; 0 when it has none)."""
+    where, params = ("a.status = 'quarantined'", []) if quarantined else ("a.file_id = ?", [file_id])
+    rows = con.execute(
+        f"""SELECT a.source, a.name, a.size_bytes, a.sha256,
+                   coalesce((SELECT max(s.remote_mtime) FROM file_sightings s WHERE s.sha256 = a.sha256), 0),
+                   a.format, coalesce(a.landing_path, ''), a.collected_at
+            FROM archive_files a WHERE {where} ORDER BY a.collected_at""",
+        params,
+    ).fetchall()
+    return [
+        FileIdentity(src, name, size, sha, float(mtime), fmt, path, at)
+        for src, name, size, sha, mtime, fmt, path, at in rows
+    ]
+
+
 def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
     """Remember that this (source, name, size, mtime) was taken in, as this content, not yet completed.
 
-    Appended (file_sightings is a log, migration 005): the newest row of a key is the one in force, and
+    Appended (file_sightings is a log, migration 011): the newest row of a key is the one in force, and
     a load only appends, so on a lake loads of different files commit side by side."""
     con.execute(
         """INSERT INTO file_sightings (source, name, size_bytes, remote_mtime, sha256, seen_at)
@@ -104,7 +138,7 @@ def known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFi
         """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
            WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?
            ORDER BY seen_at DESC LIMIT 1""",
-        [source, remote.name, remote.size, remote.mtime],
+        [source, ledger_name(remote.name), remote.size, remote.mtime],
     ).fetchone()
     return (row[0], bool(row[1])) if row else None
 
@@ -115,7 +149,7 @@ def mark_completed(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFi
         con.execute(
             """UPDATE file_sightings SET completed_at = ?
                WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
-            [datetime.now(UTC), source, remote.name, remote.size, remote.mtime],
+            [datetime.now(UTC), source, ledger_name(remote.name), remote.size, remote.mtime],
         )
 
 

@@ -63,18 +63,22 @@ def _stored_digest(con: duckdb.DuckDBPyConnection) -> list[tuple[str]] | None:
         return None
 
 
+def _applied(con: duckdb.DuckDBPyConnection) -> set[int]:
+    return {int(r[0]) for r in con.execute("SELECT version FROM schema_version").fetchall()}
+
+
 def _up_to_date(con: duckdb.DuckDBPyConnection, folder: Path) -> int | None:
-    """The version in force when there is nothing to do (newest migration, views unchanged), else None."""
+    """The version in force when there is nothing to do (every migration applied, views unchanged), else None."""
     try:
-        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        applied = _applied(con)
     except duckdb.Error:
         return None
     files = migration_files(folder)
-    newest = files[-1][0] if files else 0
-    if not row or int(row[0]) != newest:
+    if any(version not in applied for version, _ in files):
         return None
+    current = max(applied, default=0)
     texts, digest = _views(con, folder)
-    return newest if not texts or _stored_digest(con) == [(digest,)] else None
+    return current if not texts or _stored_digest(con) == [(digest,)] else None
 
 
 def ensure_views(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> None:
@@ -101,13 +105,16 @@ def migrate(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> int:
         return current
     with serial_section(con):
         current = schema_version(con)
+        # every migration not yet applied, in order: one numbered below the newest applied (e.g. written
+        # on a branch merged later) still runs once
+        applied = _applied(con)
         for version, path in migration_files(folder):
-            if version <= current:
+            if version in applied:
                 continue
             with transaction(con):
                 con.execute(_ddl(con, path.read_text(encoding="utf-8")))
                 con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-            current = version
+            current = max(current, version)
         ensure_views(con, folder)
     return current
 

@@ -45,17 +45,17 @@ class Warehouse:
         recs: list[list[Any]] = []
         for direction, recipient in [("IN", recipients[0])] + [("OUT", r) for r in recipients]:
             self._record_no += 1
-            recs.append([file_id, self._record_no, direction, sent_at, thread, sender, recipient, body])
+            recs.append([file_id, self._record_no, direction, sent_at, thread, sender, recipient, body, body])
         self.con.executemany(
             "INSERT INTO message_records (file_id, record_no, direction, sent_at, thread_id, sender, "
-            "recipient, body) VALUES (?, ?, ?, ?::TIMESTAMPTZ, ?, ?, ?, ?)",
+            "recipient, body, body_sha256) VALUES (?, ?, ?, ?::TIMESTAMPTZ, ?, ?, ?, ?, sha256(?))",
             recs,
         )
         message_id = hashlib.md5(f"{thread}|{sender}|{sent_at}|{body}".encode()).hexdigest()
         rec = sorted(set(recipients) - {sender})
         self.con.execute(
-            "INSERT INTO messages VALUES (?, ?, ?::TIMESTAMPTZ, ?, ?, ?, ?, ?)",
-            [message_id, thread, sent_at, sender, rec, len(rec), body, len(recs)],
+            "INSERT INTO messages VALUES (?, ?, ?::TIMESTAMPTZ, ?, ?, ?, ?, ?, sha256(?))",
+            [message_id, thread, sent_at, sender, rec, len(rec), body, len(recs), body],
         )
         self.con.execute(
             "INSERT INTO pending_threads SELECT ?, 'conversations' EXCEPT SELECT thread_id, stage FROM pending_threads",

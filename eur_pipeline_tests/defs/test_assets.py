@@ -1,5 +1,6 @@
-"""Assets and checks through ``materialize``: a sensor-style partition range, one file re-run from the
-UI (including one already collected and deleted), failures that name the file, and the checks."""
+"""Assets and checks through ``materialize``: a sensor-style batch of named files, one file re-run through
+the ``rerun_file`` job (including one already collected and deleted), failures that name the file, and
+the checks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
 from eur_pipeline.defs.assets import ALL_ASSETS
 from eur_pipeline.defs.checks import build_checks
-from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key, range_tags
+from eur_pipeline.defs.jobs import rerun_file
+from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline.warehouse.connection import connect
@@ -29,16 +31,21 @@ def _materialize(
     tmp_path: Path, instance: dg.DagsterInstance, *, keys: list[str] | None = None, selection: str = "*"
 ) -> dg.ExecuteInProcessResult:
     assets = [*ALL_ASSETS, *build_checks(load_config(tmp_path / "eur.yaml"))]
-    tags = range_tags(keys[0], keys[-1]) if keys and len(keys) > 1 else {}
     return dg.materialize(
         assets,
         selection=selection,
         instance=instance,
         resources={"eur": EurResource(config_path=str(tmp_path / "eur.yaml"))},
-        partition_key=keys[0] if keys and len(keys) == 1 else None,
-        tags=tags,
+        run_config={"ops": {"ingest": {"config": {"keys": keys}}}} if keys else None,
         raise_on_error=False,
     )
+
+
+def _rerun(tmp_path: Path, instance: dg.DagsterInstance, key: str) -> dg.ExecuteInProcessResult:
+    job = dg.Definitions(
+        jobs=[rerun_file], resources={"eur": EurResource(config_path=str(tmp_path / "eur.yaml"))}
+    ).resolve_job_def("rerun_file")
+    return job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -53,16 +60,15 @@ def _count(tmp_path: Path, sql: str) -> int:
         con.close()
 
 
-def test_partition_range_run_loads_its_files_and_refreshes_billing(config: EurConfig, tmp_path: Path) -> None:
+def test_batch_run_loads_its_files_and_refreshes_billing(config: EurConfig, tmp_path: Path) -> None:
     files = generate(tmp_path / "incoming", GenerateSpec(conversations=40, users=10, days=2))
     keys = [partition_key("drop", p.name) for p in files]
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, keys)
         result = _materialize(tmp_path, instance, keys=keys)
         assert result.success
         mats = result.get_asset_materialization_events()
-        archive = {e.partition for e in mats if e.asset_key == dg.AssetKey("archive_files")}
-        assert archive == set(keys)  # one run, every partition of the range
+        (archive,) = [e for e in mats if e.asset_key == dg.AssetKey("archive_files")]
+        assert archive.materialization.metadata["files_parsed"].value == len(files)  # one run, the whole batch
         assert dg.AssetKey("billing") in {e.asset_key for e in mats}
         checks = _checks(result)
         assert {
@@ -92,8 +98,9 @@ def test_rerun_of_one_collected_file_reports_the_ledger_and_loads_nothing_twice(
         instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, [key])
         assert _materialize(tmp_path, instance, keys=[key]).success
         assert not (tmp_path / "incoming" / "seed.xml").exists()
-        again = _materialize(tmp_path, instance, keys=[key], selection="archive_files*")
+        again = _rerun(tmp_path, instance, key)
         assert again.success
+        assert dg.AssetKey("archive_files") in {e.asset_key for e in again.get_asset_materialization_events()}
         logs = [e.user_message for e in instance.all_logs(again.run_id) if "already collected" in e.user_message]
         assert logs and "backup" in logs[0]
     assert _count(tmp_path, "SELECT count(*) FROM message_records") == 4
@@ -104,7 +111,7 @@ def test_a_failed_file_fails_the_run_naming_the_file(config: EurConfig, tmp_path
     key = partition_key("drop", "never-there.xml")
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, [key])
-        result = _materialize(tmp_path, instance, keys=[key])
+        result = _rerun(tmp_path, instance, key)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "drop:never-there.xml" in failure.step_failure_data.error.message  # type: ignore[union-attr]

@@ -30,7 +30,8 @@ def test_definitions_load_with_a_sensor_schedule_and_freshness_check_per_source(
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert {"freshness_drop", "billing_reconciles", "rejected_share", "conversations_schema"} <= checks
     job = defs.resolve_job_def(PIPELINE_JOB.name)
-    assert job.partitions_def is not None  # ingest is per-file partitioned
+    assert job.partitions_def is None  # "Materialize all" launches at once, with no partition to pick
+    assert defs.resolve_job_def("rerun_file").partitions_def is not None  # one file, re-run by its partition
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -81,3 +82,19 @@ def test_definitions_read_only_the_config_they_are_given(tmp_path: Path) -> None
     opened = next(line for line in out.stdout.splitlines() if line.startswith("OPENED"))
     assert "chosen.yaml" in opened and str(cwd / "eur.yaml") not in opened and "'eur.yaml'" not in opened
     assert "no source sensors" not in out.stderr
+
+
+def test_every_description_the_ui_shows_is_plain_text(make_config: Callable[..., EurConfig], tmp_path: Path) -> None:
+    """Checks, assets, jobs, sensors and resources: no reST markup, no hard line breaks."""
+    make_config(source={"schedule": "15 * * * *", "freshness_hours": 6})
+    defs = build_definitions(str(tmp_path / "eur.yaml"))
+    graph = defs.resolve_asset_graph()
+    repo = defs.get_repository_def()
+    texts = {str(k): graph.get(k).description for k in graph.get_all_asset_keys()}
+    texts |= {f"check {k.name}": graph.get_check_spec(k).description for k in graph.asset_check_keys}
+    texts |= {f"job {j.name}": j.description for j in repo.get_all_jobs() if not j.name.startswith("__")}
+    texts |= {f"sensor {s.name}": s.description for s in repo.sensor_defs}
+    texts |= {f"resource {k}": type(r).__doc__ for k, r in (defs.resources or {}).items()}
+    for what, text in texts.items():
+        assert text, f"{what} has no description"
+        assert "``" not in text and ":func:" not in text and "\n" not in text.strip(), (what, text)

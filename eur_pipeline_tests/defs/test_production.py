@@ -12,17 +12,12 @@ PostgreSQL missing: the tests fail when ``CI`` is set, else skip.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,69 +28,13 @@ import pytest
 import yaml
 
 from eur_pipeline_tests.conftest import CORPUS, archive_text, chat, drop
+from eur_pipeline_tests.defs.conftest import instance_env
+from eur_pipeline_tests.defs.processes import LOCATION, dagster_services, graphql, stop, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-LOCATION = "eur_pipeline"
-
-
-def _psycopg2_connect(dbname: str) -> Any:
-    import psycopg2
-
-    con = psycopg2.connect(dbname=dbname, connect_timeout=5, **PG)
-    con.autocommit = True
-    return con
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    try:
-        admin = _psycopg2_connect("postgres")
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 not reachable: {exc}")
-    name = f"eur_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(
-    what: str, predicate: Callable[[], Any], timeout: float, every: float = 1.0, explain: Callable[[], str] = str
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{explain()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process this test started, and its children (it leads its own session)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 @dataclass
@@ -108,12 +47,7 @@ class Deployment:
     instance: dg.DagsterInstance
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(self.graphql_url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            data = json.loads(response.read())
-        assert "errors" not in data, data
-        return data["data"]
+        return graphql(self.graphql_url, query, variables)
 
     def run_status(self, run_id: str) -> str:
         run = self.instance.get_run_by_id(run_id)
@@ -156,67 +90,13 @@ def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
             }
         )
     )
-    (root / "workspace.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "load_from": [
-                    {
-                        "python_module": {
-                            "module_name": "eur_pipeline.definitions",
-                            "location_name": LOCATION,
-                            "working_directory": str(root),
-                        }
-                    }
-                ]
-            }
-        )
-    )
-    env_vars = {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": PG["host"],
-        "DAGSTER_PG_PORT": str(PG["port"]),
-        "DAGSTER_PG_USER": PG["user"],
-        "DAGSTER_PG_PASSWORD": "",
-        "DAGSTER_PG_DB": pg_database,
-        "EUR_CONFIG": str(root / "eur.yaml"),
-    }
+    env_vars = instance_env(home, pg_database, root / "eur.yaml")
     saved = {k: os.environ.get(k) for k in env_vars}
     os.environ.update(env_vars)
-    port = _free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
     try:
-        for name, cmd in (
-            ("daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]),
-            ("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]),
-        ):
-            log = open(root / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
-            logs.append(log)
-            procs.append(
-                subprocess.Popen(
-                    cmd, cwd=root, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
-
-        def webserver_up() -> bool:
-            for proc in procs:
-                assert proc.poll() is None, f"{proc.args[0]} exited; see {root}/*.log"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        _wait_for("dagster-webserver", webserver_up, timeout=120)
-        with dg.DagsterInstance.get() as instance:
-            yield Deployment(
-                root, home, incoming, root / "data" / "warehouse.duckdb", f"http://127.0.0.1:{port}/graphql", instance
-            )
+        with dagster_services(root, os.environ.copy(), timeout=120) as url, dg.DagsterInstance.get() as instance:
+            yield Deployment(root, home, incoming, root / "data" / "warehouse.duckdb", f"{url}/graphql", instance)
     finally:
-        for proc in procs:
-            _stop(proc)
-        for log in logs:
-            log.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -236,7 +116,7 @@ def _idle(deployment: Deployment) -> None:
     """Wait until no run is queued or in progress (a run still in its checks holds the pool)."""
     busy = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
     busy.append(dg.DagsterRunStatus.STARTED)
-    _wait_for(
+    wait_for(
         "every run to finish",
         lambda: not deployment.instance.get_runs(dg.RunsFilter(statuses=busy)),
         timeout=180,
@@ -252,7 +132,7 @@ def test_a_dropped_archive_reaches_billing_through_the_daemon(deployment: Deploy
         event = deployment.instance.get_latest_materialization_event(dg.AssetKey("billing"))
         return event.timestamp if event and event.timestamp >= started else None
 
-    finished = _wait_for("a billing materialization", billed, timeout=180, explain=deployment.describe)
+    finished = wait_for("a billing materialization", billed, timeout=180, explain=deployment.describe)
     latency = finished - started
     _idle(deployment)
     runs = deployment.instance.get_runs()
@@ -269,7 +149,7 @@ def test_a_dropped_archive_reaches_billing_through_the_daemon(deployment: Deploy
     assert _warehouse_count(deployment.warehouse, "SELECT sum(messages_sent) FROM billing") == 2
     assert not (deployment.incoming / "IMArchive_seed.xml").exists()  # moved after the commit
     sensor_runs = [r for r in runs if r.tags.get("dagster/sensor_name") == "ingest_drop"]
-    assert sensor_runs and sensor_runs[0].tags.get("dagster/asset_partition_range_start") == "drop:IMArchive_seed.xml"
+    assert sensor_runs and sensor_runs[0].run_config["ops"]["ingest"]["config"]["keys"] == ["drop:IMArchive_seed.xml"]
 
 
 LAUNCH = """
@@ -317,7 +197,7 @@ def _finished(deployment: Deployment, run_id: str) -> str | None:
 
 def test_graphql_launches_a_materialization_and_reads_the_checks(deployment: Deployment) -> None:
     run_id = _launch(deployment)
-    assert _wait_for("the launched run", lambda: _finished(deployment, run_id), timeout=180) == "SUCCESS"
+    assert wait_for("the launched run", lambda: _finished(deployment, run_id), timeout=180) == "SUCCESS"
     _idle(deployment)
     checks: dict[str, dict[str, Any]] = {}
     for path in (["archive_files"], ["message_records"], ["conversations"], ["billing"]):
@@ -359,14 +239,14 @@ def test_a_locked_warehouse_makes_the_run_wait_then_succeed(deployment: Deployme
         def waiting() -> bool:
             return any("is locked by" in m for m in deployment.run_logs(run_id))
 
-        _wait_for("the run to report the locked warehouse", waiting, timeout=120, explain=deployment.describe)
+        wait_for("the run to report the locked warehouse", waiting, timeout=120, explain=deployment.describe)
         assert deployment.run_status(run_id) == "STARTED"
         assert holder.stdin is not None
         holder.stdin.close()  # the analyst closes the SQL session
         holder.wait(timeout=30)
     finally:
-        _stop(holder)
-    assert _wait_for("the waiting run", lambda: _finished(deployment, run_id), timeout=180) == "SUCCESS"
+        stop(holder)
+    assert wait_for("the waiting run", lambda: _finished(deployment, run_id), timeout=180) == "SUCCESS"
     _idle(deployment)
     assert _warehouse_count(deployment.warehouse, "SELECT count(*) FROM message_records") == records_before + 2
     assert (

@@ -14,9 +14,9 @@ import pytest
 from eur_pipeline.config import EurConfig
 from eur_pipeline.definitions import PIPELINE_JOB
 from eur_pipeline.defs import sensors
-from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
-from eur_pipeline.defs.sensors import SensorCursor, build_source_sensor, plan_tick, run_key
-from eur_pipeline.errors import PermanentSourceError, TransientSourceError
+from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, REQUESTED, partition_key, stamp_key
+from eur_pipeline.defs.sensors import SensorCursor, SensorListingError, build_source_sensor, plan_tick, run_key
+from eur_pipeline.errors import TransientSourceError
 from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.local import LocalSource
 
@@ -30,51 +30,100 @@ def f(name: str, size: int = 100, age: float = 600.0) -> RemoteFile:
     return RemoteFile(name, size, NOW - age)
 
 
+class Memory:
+    """The instance's side of the sensor: the stamp keys it holds, updated as the daemon would."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.cursor = SensorCursor()
+
+    def tick(self, listing: list[RemoteFile], min_age: float = 0, now: float = NOW) -> sensors.TickPlan:
+        plan = plan_tick("s", listing, self.cursor, set(self.keys), min_age, now)
+        self.keys |= set(plan.record)
+        self.keys -= set(plan.forget)
+        self.cursor = SensorCursor.parse(plan.cursor.dump())  # through JSON, as stored
+        return plan
+
+
 def test_a_file_is_ready_only_when_unchanged_across_two_ticks() -> None:
-    first = plan_tick([f("a.xml")], SensorCursor(), 0, NOW)
+    mem = Memory()
+    first = mem.tick([f("a.xml")])
     assert first.ready == [] and first.settling == 1
-    growing = plan_tick([f("a.xml", size=200)], first.cursor, 0, NOW)
+    growing = mem.tick([f("a.xml", size=200)])
     assert growing.ready == []
-    stable = plan_tick([f("a.xml", size=200)], growing.cursor, 0, NOW)
+    stable = mem.tick([f("a.xml", size=200)])
     assert [r.name for r in stable.ready] == ["a.xml"]
-    again = plan_tick([f("a.xml", size=200)], stable.cursor, 0, NOW)
+    again = mem.tick([f("a.xml", size=200)])
     assert again.ready == [] and again.settling == 0
+    assert mem.keys == {stamp_key("s", "a.xml", 200, NOW - 600)}  # recorded by the tick after the request
 
 
 def test_min_age_and_empty_files_are_respected() -> None:
+    mem = Memory()
     young, empty = f("young.xml", age=5), f("empty.xml", size=0)
-    first = plan_tick([young, empty], SensorCursor(), 60, NOW)
-    second = plan_tick([young, empty], first.cursor, 60, NOW)
-    assert second.ready == []
-    later = plan_tick([young, empty], second.cursor, 60, NOW + 60)
-    assert [r.name for r in later.ready] == ["young.xml"]
+    mem.tick([young, empty], 60)
+    assert mem.tick([young, empty], 60).ready == []
+    assert [r.name for r in mem.tick([young, empty], 60, NOW + 60).ready] == ["young.xml"]
 
 
 def test_a_reupload_under_the_same_name_is_requested_again() -> None:
-    cursor = SensorCursor()
-    for _ in range(2):
-        plan = plan_tick([f("a.xml")], cursor, 0, NOW)
-        cursor = plan.cursor
-    assert cursor.requested
+    mem = Memory()
+    for _ in range(3):
+        mem.tick([f("a.xml")])
     changed = f("a.xml", size=150, age=10)
-    cursor = plan_tick([changed], cursor, 0, NOW).cursor
-    assert [r.size for r in plan_tick([changed], cursor, 0, NOW).ready] == [150]
+    mem.tick([changed])
+    assert [r.size for r in mem.tick([changed]).ready] == [150]
+    mem.tick([changed])
+    assert mem.keys == {stamp_key("s", "a.xml", 150, NOW - 10)}  # the old stamp is forgotten
 
 
-def test_the_cursor_stays_bounded_and_never_skips_a_waiting_file() -> None:
+def test_a_late_upload_with_a_preserved_old_mtime_is_never_missed() -> None:
+    """3,000 files a day for two days, then a file arriving with a mtime days old: still requested."""
+    mem = Memory()
+    day = [f(f"d{i:05d}.xml", age=172_800 - i * 28.8) for i in range(6_000)]
+    requested: list[str] = []
+    for _ in range(12):
+        requested += [r.name for r in mem.tick(day).ready]
+    assert sorted(requested) == sorted(x.name for x in day)
+    late = f("late.xml", age=5 * 86_400)
+    burst = [f(f"burst{i:04d}.xml", age=30) for i in range(1_500)]  # one whole-second mtime
+    listing = [*day, late, *burst]
+    more: list[str] = []
+    for _ in range(5):
+        more += [r.name for r in mem.tick(listing).ready]
+    assert more[0] == "late.xml" and sorted(more) == sorted(["late.xml", *(b.name for b in burst)])
+    assert mem.tick(listing).ready == []
+
+
+def test_the_cursor_stays_small_and_requests_each_file_exactly_once() -> None:
     listing = [f(f"f{i:05d}.xml", age=100_000 - i) for i in range(5_000)]
-    cursor, requested = SensorCursor(), []
-    for _ in range(20):
-        plan = plan_tick(listing, cursor, 0, NOW)
+    mem, requested = Memory(), []
+    for _ in range(10):
+        plan = mem.tick(listing)
         requested += plan.ready
-        cursor = plan.cursor
-        assert len(cursor.waiting) <= sensors.MAX_WAITING
-        assert len(cursor.requested) <= sensors.MAX_REQUESTED + sensors.MAX_FILES_PER_TICK
+        assert len(mem.cursor.waiting) <= sensors.MAX_WAITING
+        assert len(mem.cursor.requested) <= sensors.MAX_FILES_PER_TICK
         assert len(plan.ready) <= sensors.MAX_FILES_PER_TICK
-        assert len(cursor.dump()) < 200_000
+        assert len(mem.cursor.dump()) < 200_000
     assert sorted(r.name for r in requested) == sorted(r.name for r in listing)  # each exactly once
-    assert cursor.floor > 0  # older names were forgotten behind the floor
-    assert plan_tick(listing, cursor, 0, NOW).ready == []
+    assert len(mem.keys) == 5_000 and mem.tick(listing).ready == []
+    # collected and deleted at the source: the memory shrinks with the listing (bounded work per tick)
+    assert len(mem.tick(listing[:10]).forget) == sensors.MAX_FORGET_PER_TICK
+    for _ in range(4_990 // sensors.MAX_FORGET_PER_TICK):
+        mem.tick(listing[:10])
+    assert len(mem.keys) == 10
+
+
+def test_a_daemon_that_dies_before_its_runs_were_reserved_requests_them_again() -> None:
+    """The tick's stamps ride in the cursor: if the tick never committed, nothing is remembered."""
+    mem = Memory()
+    mem.tick([f("a.xml")])
+    before = mem.cursor
+    plan = plan_tick("s", [f("a.xml")], before, set(mem.keys), 0, NOW)
+    assert [r.name for r in plan.ready] == ["a.xml"]
+    # killed: neither the cursor nor anything else was stored; the re-run tick requests it again
+    again = plan_tick("s", [f("a.xml")], before, set(mem.keys), 0, NOW)
+    assert [r.name for r in again.ready] == ["a.xml"]
 
 
 def test_run_key_includes_name_size_and_mtime() -> None:
@@ -106,8 +155,16 @@ def _write(folder: Path, names: list[str], age: float = 120.0) -> None:
 
 
 def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None):
+    """Evaluate one tick and apply its partition requests to the instance, as the daemon does."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    return sensor(context)
+    result = sensor(context)
+    for request in getattr(result, "dynamic_partitions_requests", None) or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
 
 
 @pytest.fixture
@@ -128,25 +185,27 @@ def test_sensor_requests_batched_runs_and_adds_partitions(local_config: EurConfi
         assert add.partitions_def_name == ARCHIVE_PARTITIONS.name
         assert add.partition_keys == [partition_key("drop", n) for n in names]
         first_run = second.run_requests[0]
-        assert first_run.tags["dagster/asset_partition_range_start"] == "drop:IMArchive_0000.xml"
-        assert first_run.tags["dagster/asset_partition_range_end"] == "drop:IMArchive_0199.xml"
+        assert first_run.partition_key is None  # unpartitioned runs that name their files exactly
         assert first_run.run_config["ops"]["ingest"]["config"]["files"] == names[:200]
+        assert first_run.run_config["ops"]["ingest"]["config"]["keys"] == list(add.partition_keys)[:200]
         assert len({r.run_key for r in second.run_requests}) == 3
-        instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, list(add.partition_keys))
+        assert not instance.get_dynamic_partitions(REQUESTED.name)  # recorded by the next tick
         third = _tick(sensor, instance, second.cursor)
         assert not third.run_requests
+        assert len(instance.get_dynamic_partitions(REQUESTED.name)) == 450
+        assert json.loads(third.cursor) == {"waiting": {}, "requested": [], "failures": 0}  # small
         # the same name re-uploaded: an existing partition, so a run of its own
-        _write(tmp_path / "incoming", ["IMArchive_0000.xml"], age=30)
         (tmp_path / "incoming" / "IMArchive_0000.xml").write_text("<messages></messages>")
         fourth = _tick(sensor, instance, third.cursor)
         fifth = _tick(sensor, instance, fourth.cursor)
         (rerun,) = fifth.run_requests
-        assert rerun.partition_key == "drop:IMArchive_0000.xml"
+        assert rerun.run_config["ops"]["ingest"]["config"]["keys"] == ["drop:IMArchive_0000.xml"]
         assert not fifth.dynamic_partitions_requests
-        assert len(json.loads(fifth.cursor)["requested"]) <= sensors.MAX_REQUESTED
+        sixth = _tick(sensor, instance, fifth.cursor)
+        assert not sixth.run_requests and len(instance.get_dynamic_partitions(REQUESTED.name)) == 450
 
 
-def test_transient_listing_error_skips_and_permanent_error_fails(
+def test_transient_listing_errors_skip_then_fail_and_permanent_ones_fail_at_once(
     local_config: EurConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sensor = build_source_sensor(local_config.sources[0], PIPELINE_JOB)
@@ -156,28 +215,18 @@ def test_transient_listing_error_skips_and_permanent_error_fails(
 
     with dg.DagsterInstance.ephemeral() as instance:
         monkeypatch.setattr(LocalSource, "list_files", refused)
-        result = _tick(sensor, instance, "")
-        assert isinstance(result, dg.SkipReason) and "connection refused" in (result.skip_message or "")
-        monkeypatch.undo()
-        (tmp_path / "incoming").rmdir()  # the folder is gone: a configuration problem, not a blip
-        with pytest.raises(PermanentSourceError, match="does not exist"):
-            _tick(sensor, instance, "")
-
-
-def test_tick_on_10000_files_stays_far_inside_the_timeout(local_config: EurConfig, tmp_path: Path) -> None:
-    """Measures a tick on a 10,000-file folder: first sight, the tick that requests, a steady tick."""
-    sensor = build_source_sensor(local_config.sources[0], PIPELINE_JOB)
-    _write(tmp_path / "incoming", [f"IMArchive_{i:05d}.xml" for i in range(10_000)])
-    timings = []
-    with dg.DagsterInstance.ephemeral() as instance:
         cursor = None
-        for _ in range(3):
-            start = time.perf_counter()
+        for n in range(1, sensors.MAX_FAILED_LISTINGS):
             result = _tick(sensor, instance, cursor)
-            timings.append(time.perf_counter() - start)
-            if result.dynamic_partitions_requests:
-                for add in result.dynamic_partitions_requests:
-                    instance.add_dynamic_partitions(ARCHIVE_PARTITIONS.name, list(add.partition_keys))
+            assert result.skip_reason and "connection refused" in result.skip_reason.skip_message
+            assert f"({n} in a row)" in result.skip_reason.skip_message
             cursor = result.cursor
-    print(f"sensor tick on 10,000 files: {', '.join(f'{t:.2f} s' for t in timings)}")
-    assert max(timings) < 10, timings
+        with pytest.raises(
+            SensorListingError, match=r"20 listings in a row failed; the last: drop: connection refused"
+        ):
+            _tick(sensor, instance, cursor)
+        monkeypatch.undo()
+        assert json.loads(_tick(sensor, instance, cursor).cursor)["failures"] == 0  # one good listing resets
+        (tmp_path / "incoming").rmdir()  # the folder is gone: a configuration problem, not a blip
+        with pytest.raises(SensorListingError, match=r"drop: cannot list: drop: folder .* does not exist"):
+            _tick(sensor, instance, "")

@@ -31,7 +31,8 @@ def config(tmp_path: Path) -> Path:
     (tmp_path / "incoming").mkdir()
     path = tmp_path / "eur.yaml"
     source = {"name": "drop", "kind": "local", "path": "./incoming", "schedule": "0 * * * *", "freshness_hours": 6}
-    path.write_text(yaml.safe_dump({"warehouse": "./wh.duckdb", "sources": [source]}))
+    mail = {"recipients": [{"scope": "all", "to": ["finance@example.com"]}]}
+    path.write_text(yaml.safe_dump({"warehouse": "./wh.duckdb", "sources": [source], "mail": mail}))
     return path
 
 
@@ -46,7 +47,10 @@ def test_dg_list_defs_shows_every_asset_check_sensor_and_schedule(config: Path) 
     assert result.returncode == 0, result.stderr[-2000:]
     listed = json.loads(result.stdout)
     assets = {a["asset_key"] for a in listed["assets"]}
-    assert assets == {"archive_files", "message_records", "messages", "conversations", "billing", "reports"}
+    assert assets == {
+        "archive_files", "message_records", "messages", "conversations", "billing", "reports", "search_index",
+        "budget_alerts",
+    }  # fmt: skip
     checks = {c["name"] for c in listed["asset_checks"]}
     assert {
         "conversations_schema",
@@ -58,7 +62,8 @@ def test_dg_list_defs_shows_every_asset_check_sensor_and_schedule(config: Path) 
         "rejected_share",
         "no_quarantined_files",
         "freshness_drop",
+        "budget_within_limits",
     } <= checks
     assert {s["name"] for s in listed["sensors"]} >= {"ingest_drop", "eur_automation"}
-    assert {s["name"] for s in listed["schedules"]} >= {"collect_drop"}
-    assert {j["name"] for j in listed["jobs"]} >= {"eur_pipeline_job"}
+    assert {s["name"] for s in listed["schedules"]} >= {"collect_drop", "eur_purge_daily", "mail_reports_monthly"}
+    assert {j["name"] for j in listed["jobs"]} >= {"eur_pipeline_job", "eur_purge_job", "mail_reports_job"}

@@ -29,6 +29,7 @@ from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
 from eur_pipeline.demo.generate import GenerateSpec, generate
+from eur_pipeline.pipeline.backups import MANIFEST
 from eur_pipeline.pipeline.collect import SourceReport, collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
 from eur_pipeline.warehouse.connection import connect, warehouse_exists
@@ -123,6 +124,7 @@ def run_cli(
     kill_when: Callable[[list[str]], bool] | None = None,
     kill_delay: float = 0.0,
     env: dict[str, str] | None = None,
+    verbose: bool = False,
 ) -> CliRun:
     """``eur-pipeline run --config`` in its own process group. ``fault`` sets EUR_FAULT_INJECT;
     ``kill_when(stderr_lines)`` SIGKILLs the group (after ``kill_delay``) once it returns True."""
@@ -131,7 +133,9 @@ def run_cli(
     child_env.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     if fault:
         child_env["EUR_FAULT_INJECT"] = fault
-    cmd = [sys.executable, "-m", "eur_pipeline.cli", "run", "--config", str(config)]
+    # per-file lines (which kill_when watches) are logged only at debug level (-v)
+    flags = ["-v"] if verbose or kill_when else []
+    cmd = [sys.executable, "-m", "eur_pipeline.cli", *flags, "run", "--config", str(config)]
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env, start_new_session=True, text=True
@@ -253,10 +257,14 @@ def assert_nothing_gone_without_data(folder: Path, inputs: dict[str, str], wareh
 
 
 def landing_files(landing: Path) -> list[str]:
-    """Backup copies (relative paths), excluding the staging folder."""
+    """Backup copies (relative paths), excluding the staging folder and the backups' manifest."""
     if not landing.exists():
         return []
-    return sorted(str(p.relative_to(landing)) for p in landing.rglob("*") if p.is_file() and ".incoming" not in p.parts)
+    return sorted(
+        str(p.relative_to(landing))
+        for p in landing.rglob("*")
+        if p.is_file() and ".incoming" not in p.parts and p.name != MANIFEST
+    )
 
 
 def staging_leftovers(landing: Path) -> list[str]:

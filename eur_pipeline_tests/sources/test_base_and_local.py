@@ -69,7 +69,7 @@ def test_local_lists_fetches_and_verifies(tmp_path: Path) -> None:
 def test_size_change_during_download_leaves_no_file(tmp_path: Path) -> None:
     (tmp_path / "a.xml").write_bytes(b"<messages/>")
     remote = RemoteFile("a.xml", 5, 0.0)
-    with open(tmp_path / "a.xml", "rb") as reader, pytest.raises(SourceError, match="size changed"):
+    with open(tmp_path / "a.xml", "rb") as reader, pytest.raises(SourceError, match="changed during download"):
         stream_to_file(reader, remote, tmp_path / "out" / "a.xml", "l")
     assert not list((tmp_path / "out").iterdir())
 

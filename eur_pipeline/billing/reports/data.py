@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from eur_pipeline.billing.compute import period_bounds
+from eur_pipeline.billing.reports.scope import ALL, Scope
 from eur_pipeline.config import EurConfig
 
 
@@ -161,6 +162,8 @@ class PeriodData:
     conversations: ConversationStats
     trend: tuple[TrendPoint, ...]  # up to 12 billed periods, oldest first, ending with this one
     users: tuple[UserBill, ...]
+    scope: Scope = ALL
+    fallback_sites: tuple[tuple[str, str], ...] = ()  # (source, site) for users the directory does not list
 
 
 def column_names(row_type: type[Any]) -> tuple[str, ...]:
@@ -201,39 +204,51 @@ _TOTALS_SQL = (
     "coalesce(sum(usage_cost), 0) AS usage_cost, coalesce(sum(fee), 0) AS fee, "
     "coalesce(sum(markup), 0) AS markup, coalesce(sum(tax), 0) AS tax, "
     "coalesce(sum(total_cost), 0) AS total_cost, min(currency) AS currency "
-    "FROM billing WHERE period = ?"
+    "FROM billing_in_scope($scope_kind, $scope_name) WHERE period = $period"
 )
 _ROLLUP_SQL = (
     "SELECT {key} AS label, users, active_users, messages_sent, messages_received, conversations_started, "
-    "total_cost FROM {view} WHERE period = ? ORDER BY total_cost DESC, messages_sent DESC, label"
+    "total_cost FROM billing_rollup_of($scope_kind, $scope_name) WHERE dimension = '{key}' AND period = $period "
+    "ORDER BY total_cost DESC, messages_sent DESC, label"
+)
+# a message or conversation is in a scope when its sender / initiator is billed in it that period
+_IN_SCOPE = (
+    "($scope_kind = 'all' OR {who} IN "
+    "(SELECT user_jid FROM billing_in_scope($scope_kind, $scope_name) WHERE period = $period))"
 )
 
 
-def collect_period(con: duckdb.DuckDBPyConnection, config: EurConfig, period: date) -> PeriodData:
-    """All figures one period's report shows."""
+def collect_period(con: duckdb.DuckDBPyConnection, config: EurConfig, period: date, scope: Scope = ALL) -> PeriodData:
+    """All figures one period's report shows, for the users of ``scope``."""
     tz = config.timezone
     prev = add_months(period, -1)
-    totals = _fetch(con, Totals, _TOTALS_SQL, [period])[0]
-    previous = _fetch(con, Totals, _TOTALS_SQL, [prev])[0]
+    sp = scope.params
+    totals = _fetch(con, Totals, _TOTALS_SQL, {**sp, "period": period})[0]
+    previous = _fetch(con, Totals, _TOTALS_SQL, {**sp, "period": prev})[0]
     has_previous = previous.users > 0
-    by_site = _fetch(con, Rollup, _ROLLUP_SQL.format(key="site", view="billing_by_site"), [period])
-    by_department = _fetch(con, Rollup, _ROLLUP_SQL.format(key="department", view="billing_by_department"), [period])
+    by_site = _fetch(con, Rollup, _ROLLUP_SQL.format(key="site"), {**sp, "period": period})
+    by_department = _fetch(con, Rollup, _ROLLUP_SQL.format(key="department"), {**sp, "period": period})
     by_cost_center = _fetch(
         con,
         CostCenterBill,
-        f"SELECT {', '.join(COST_CENTER_COLUMNS)} FROM billing_by_cost_center WHERE period = ? ORDER BY cost_center",
-        [period],
+        f"SELECT {', '.join(COST_CENTER_COLUMNS)} FROM billing_rollup_of($scope_kind, $scope_name) "
+        "WHERE dimension = 'cost_center' AND period = $period ORDER BY cost_center",
+        {**sp, "period": period},
     )
     top = _fetch(
         con,
         TopTalker,
         "SELECT rank, user_jid, name, department, site, messages_sent, messages_received, messages_total, "
-        "conversations, total_cost FROM top_talkers WHERE period = ? ORDER BY rank, user_jid LIMIT 10",
-        [period],
+        "conversations, total_cost FROM top_talkers_of($scope_kind, $scope_name) WHERE period = $period "
+        "ORDER BY rank, user_jid LIMIT 10",
+        {**sp, "period": period},
     )
     lo, hi = period_bounds([period], tz)
-    local = "SELECT timezone($tz, sent_at) AS local_at FROM messages WHERE sent_at >= $lo AND sent_at < $hi"
-    params = {"tz": tz, "lo": lo, "hi": hi, "period": period}
+    local = (
+        "SELECT timezone($tz, sent_at) AS local_at FROM messages WHERE sent_at >= $lo AND sent_at < $hi AND "
+        + _IN_SCOPE.format(who="sender")
+    )
+    params = {"tz": tz, "lo": lo, "hi": hi, "period": period, **sp}
     heat = [[0] * 24 for _ in range(7)]
     for dow, hour, n in con.execute(
         f"SELECT isodow(local_at) AS dow, hour(local_at) AS hour, count(*) AS n FROM ({local}) "
@@ -255,7 +270,7 @@ def collect_period(con: duckdb.DuckDBPyConnection, config: EurConfig, period: da
         "coalesce(median(message_count), 0) AS median_messages, "
         "coalesce(median(duration_seconds), 0) AS median_seconds "
         "FROM conversations WHERE started_at >= $lo AND started_at < $hi "
-        "AND date_trunc('month', timezone($tz, started_at))::DATE = $period",
+        "AND date_trunc('month', timezone($tz, started_at))::DATE = $period AND " + _IN_SCOPE.format(who="initiator"),
         params,
     )[0]
     trend = _fetch(
@@ -263,14 +278,16 @@ def collect_period(con: duckdb.DuckDBPyConnection, config: EurConfig, period: da
         TrendPoint,
         "SELECT period, sum(messages_sent) AS messages, sum(total_cost) AS total_cost, "
         "count(*) FILTER (WHERE messages_sent + messages_received > 0) AS active_users "
-        "FROM billing WHERE period <= ? GROUP BY period ORDER BY period DESC LIMIT 12",
-        [period],
+        "FROM billing_in_scope($scope_kind, $scope_name) WHERE period <= $period "
+        "GROUP BY period ORDER BY period DESC LIMIT 12",
+        {**sp, "period": period},
     )[::-1]
     users = _fetch(
         con,
         UserBill,
-        f"SELECT {', '.join(USER_COLUMNS)} FROM billing WHERE period = ? ORDER BY user_jid",
-        [period],
+        f"SELECT {', '.join(USER_COLUMNS)} FROM billing_in_scope($scope_kind, $scope_name) "
+        "WHERE period = $period ORDER BY user_jid",
+        {**sp, "period": period},
     )
     return PeriodData(
         period=period,
@@ -288,7 +305,20 @@ def collect_period(con: duckdb.DuckDBPyConnection, config: EurConfig, period: da
         conversations=conv,
         trend=tuple(trend),
         users=tuple(users),
+        scope=scope,
+        fallback_sites=tuple(sorted({(s.name, s.site) for s in config.sources})),
     )
+
+
+def period_scopes(con: duckdb.DuckDBPyConnection, period: date) -> list[Scope]:
+    """Every department, cost center and site billed in ``period``, as report scopes."""
+    rows = con.execute(
+        "SELECT DISTINCT dimension, CASE dimension WHEN 'department' THEN department "
+        "WHEN 'cost_center' THEN cost_center ELSE site END AS name FROM billing_rollup "
+        "WHERE period = ? AND dimension IN ('department', 'cost_center', 'site') ORDER BY ALL",
+        [period],
+    ).fetchall()
+    return [Scope(kind, name) for kind, name in rows]
 
 
 def period_summaries(con: duckdb.DuckDBPyConnection) -> dict[date, PeriodSummary]:

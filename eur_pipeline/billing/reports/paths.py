@@ -41,6 +41,19 @@ class PeriodReport:
     def files(self) -> tuple[Path, Path, Path]:
         return (self.html, self.cost_centers_csv, self.users_csv)
 
+    @property
+    def pdf(self) -> Path:
+        """The printed page (written when ``report_pdf`` is on)."""
+        return self.html.with_suffix(".pdf")
+
+
+SCOPES_DIR = "scopes"
+
+
+def scope_dir(directory: Path, scope_slug: str) -> Path:
+    """Where one scope's reports live under the reports folder: ``scopes/department-engineering/``."""
+    return directory / SCOPES_DIR / scope_slug
+
 
 @dataclass(frozen=True)
 class ReportSet:
@@ -50,6 +63,8 @@ class ReportSet:
     index: Path
     periods: tuple[PeriodReport, ...]
     rendered: tuple[date, ...] = ()  # the periods queried and rendered (the others were up to date)
+    scoped: tuple[PeriodReport, ...] = ()  # per department / cost center / site, of the rendered periods
+    pdfs: tuple[Path, ...] = ()  # printed this time (report_pdf)
 
     @property
     def latest(self) -> PeriodReport | None:

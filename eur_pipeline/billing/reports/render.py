@@ -17,6 +17,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, NamedTuple
 
+import css_inline
 import jinja2
 from markupsafe import Markup
 
@@ -80,6 +81,7 @@ class PageLinks(NamedTuple):
     prev: str | None
     next: str | None
     index: str
+    scopes: tuple[tuple[str, str], ...] = ()  # (label, href) of this period's per-scope reports
 
 
 def _rollup_table(first: str, rows: Sequence[Rollup], totals: Totals, currency: str) -> Table:
@@ -199,8 +201,20 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(money2=money2, count=count, month_label=month_label)
-    env.globals.update(css=_static("report.css"), js=_static("report.js"), delta=delta)
+    env.globals.update(css=_static("report.css"), js=_static("report.js"), mail_css=_static("mail.css"), delta=delta)
     return env
+
+
+def _common(data: PeriodData) -> dict[str, Any]:
+    """What the page and the mail both show: the period's bounds and the four tables."""
+    return {
+        "next_month": add_months(data.period, 1),
+        "slug": slug(data.period),
+        "site_table": _rollup_table("Site", data.by_site, data.totals, data.currency),
+        "department_table": _rollup_table("Department", data.by_department, data.totals, data.currency),
+        "top_table": _top_table(data),
+        "cost_center_table": _cost_center_table(data),
+    }
 
 
 def render_html(data: PeriodData, links: PageLinks) -> str:
@@ -214,18 +228,30 @@ def render_html(data: PeriodData, links: PageLinks) -> str:
             d=data,
             links=links,
             previous_slug=slug(data.previous) if data.previous else None,
-            next_month=add_months(data.period, 1),
-            slug=slug(data.period),
-            site_table=_rollup_table("Site", data.by_site, data.totals, data.currency),
-            department_table=_rollup_table("Department", data.by_department, data.totals, data.currency),
-            top_table=_top_table(data),
-            cost_center_table=_cost_center_table(data),
+            **_common(data),
             multiparty_share=share,
             median_messages=f"{Decimal(str(conv.median_messages)):.0f}",
             median_minutes=f"{Decimal(str(conv.median_seconds)) / 60:.1f}",
             chart_json=_script_json(_chart_data(data)),
         )
     )
+
+
+def render_mail_html(data: PeriodData, subject: str, attachment: str | None, alerts: Sequence[Any] = ()) -> str:
+    """The report as a mail body: the same figures and tables, no scripts, every style inline (mail
+    clients drop ``<style>`` blocks and never run scripts). ``alerts``: budget lines to flag on top."""
+    page = (
+        _environment()
+        .get_template("mail.html.j2")
+        .render(
+            d=data,
+            subject=subject,
+            attachment=attachment,
+            alerts=list(alerts),
+            **_common(data),
+        )
+    )
+    return css_inline.inline(page)
 
 
 def render_index(entries: Sequence[tuple[PeriodReport, PeriodSummary]]) -> str:

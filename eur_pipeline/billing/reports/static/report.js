@@ -9,6 +9,9 @@ function svg(host,w,h,name){var s=el("svg",{viewBox:"0 0 "+w+" "+h,"class":"char
  "data-chart":name,"aria-label":host.getAttribute("data-title")||name});host.appendChild(s);return s;}
 function done(s){s.setAttribute("data-drawn","1");}
 function nf(v){return Number(v).toLocaleString("en-US");}
+// amounts as the tables show them: 2 places (the exact 4-place amounts are in the CSVs)
+var money=function(v){return D.currency+" "+
+ Number(v).toLocaleString("en-US",{minimumFractionDigits:2,maximumFractionDigits:2});};
 function hbar(host,items,valueKey,fmt,color,width){
  var w=width||560,row=24,left=200,right=90,h=Math.max(1,items.length)*row+8;var s=svg(host,w,h,host.id);
  var max=0;items.forEach(function(it){max=Math.max(max,Number(it[valueKey]));});
@@ -37,8 +40,9 @@ function heatmap(host,m){
  el("text",{x:left+44+11*18+4,y:ly+10},s,"more (max "+nf(max)+" / hour)");
  done(s);}
 function columns(host,items,labelKey,valueKey,color,lineKey,lineColor){
- var w=1100,h=260,left=48,right=lineKey?64:16,top=16,bottom=40;var s=svg(host,w,h,host.id);
- var n=Math.max(items.length,1),slot=(w-left-right)/n,max=0,lmax=0;
+ var w=1100,h=260,left=48,right=lineKey?90:16,top=16,bottom=40;var s=svg(host,w,h,host.id);
+ // a slot is at most 1/12 of the plot: one or two periods are slim bars, not a wall
+ var n=Math.max(items.length,1),slot=Math.min((w-left-right)/n,(w-left-right)/12),max=0,lmax=0;
  items.forEach(function(it){max=Math.max(max,Number(it[valueKey]));if(lineKey){lmax=Math.max(lmax,Number(it[lineKey]));}});
  var ph=h-top-bottom;el("line",{x1:left,y1:top+ph,x2:w-right,y2:top+ph,stroke:"#94a3b8"},s);
  el("text",{x:left-6,y:top+8,"text-anchor":"end"},s,nf(max));
@@ -49,14 +53,12 @@ function columns(host,items,labelKey,valueKey,color,lineKey,lineColor){
   el("title",{},r,it[labelKey]+": "+nf(v));
   if(n<=16||i%Math.ceil(n/16)===0){el("text",{x:x+slot/2,y:h-bottom+14,"text-anchor":"middle"},s,String(it[labelKey]));}
   if(lineKey){var lv=Number(it[lineKey]);
-   pts.push([x+slot/2,top+ph-(lmax>0?ph*lv/lmax:0),it[labelKey]+": "+it[lineKey]]);}});
+   pts.push([x+slot/2,top+ph-(lmax>0?ph*lv/lmax:0),it[labelKey]+": "+money(it[lineKey])]);}});
  if(lineKey&&pts.length){el("polyline",{points:pts.map(function(p){return p[0]+","+p[1];}).join(" "),fill:"none",
   stroke:lineColor,"stroke-width":2},s);
   pts.forEach(function(p){var c=el("circle",{cx:p[0],cy:p[1],r:3.5,fill:lineColor},s);el("title",{},c,p[2]);});
-  el("text",{x:w-right+6,y:top+8},s,D.currency+" "+nf(lmax));}
+  el("text",{x:w-right+6,y:top+8},s,money(lmax));}
  done(s);}
-var money=function(v){return D.currency+" "+
- Number(v).toLocaleString("en-US",{minimumFractionDigits:2,maximumFractionDigits:2});};
 hbar(document.getElementById("chart-site"),D.by_site,"total_cost",money,"#2563eb");
 hbar(document.getElementById("chart-department"),D.by_department,"total_cost",money,"#7c3aed");
 hbar(document.getElementById("chart-top"),D.top,"messages_total",nf,"#0891b2",1100);

@@ -57,6 +57,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
 
 
+def _warehouse_exists(target: object) -> bool:
+    from eur_pipeline.warehouse.connection import warehouse_exists
+
+    return warehouse_exists(target)  # type: ignore[arg-type]
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
@@ -151,7 +157,7 @@ def cmd_mail_reports(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if config.mail is None:
         raise ConfigError(f"{find_config_path(args.config)}: no mail: block (smtp_host, sender, recipients)")
-    if not config.warehouse.exists():
+    if not _warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     con = open_warehouse(config.warehouse, wait_seconds=args.wait)
     try:
@@ -174,7 +180,7 @@ def _compliance_warehouse(args: argparse.Namespace):  # type: ignore[no-untyped-
     from eur_pipeline.config.loader import load_config
 
     config = load_config(args.config)
-    if not config.warehouse.exists():
+    if not _warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     return config, open_private_warehouse(config, wait_seconds=args.wait, actor=args.actor)
 
@@ -259,7 +265,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from eur_pipeline.config.loader import load_config
 
     config = load_config(args.config)
-    if not config.warehouse.exists():
+    if not _warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     report, synced = run_purge(config, wait_seconds=args.wait, actor=args.actor)
     counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}

@@ -123,7 +123,8 @@ class EurConfig(BaseModel):
 
     @property
     def resolved_search_index(self) -> Path:
-        return self.search_index or self.warehouse.parent / "search-index"
+        beside = self.warehouse.parent if isinstance(self.warehouse, Path) else self.landing_dir.parent
+        return self.search_index or beside / "search-index"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

@@ -7,6 +7,7 @@ content (or by an unchanged name/size/mtime) and loads nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.ledger_view import SourceLedger
 from eur_pipeline.sources.registry import open_source, source_format
 from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.lake import source_claim
 from eur_pipeline.warehouse.ledger import (
     FileIdentity,
     file_id_of,
@@ -211,9 +213,10 @@ def collect_source(
     report = SourceReport(cfg.name)
     wanted = set(names) if names is not None else None
     try:
-        with open_source(cfg) as src:
+        with open_source(cfg) as src, contextlib.ExitStack() as claimed:
             resume = getattr(src, "resume", None)
-            if resume is not None:
+            if resume is not None:  # a database source: batches follow the watermark, one lake writer at a time
+                claimed.enter_context(source_claim(con, cfg.name))
                 resume(SourceLedger(con, cfg.name))
             listing = src.list_files()
             if wanted is not None:

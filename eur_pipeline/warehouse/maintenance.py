@@ -6,7 +6,11 @@
   used are deleted once no reader can still be scanning them (``ducklake_expire_snapshots``,
   ``ducklake_cleanup_old_files``).
 
-Both run in the serial section (a merge rewrites files that a transform might be deleting from).
+- ``erase_history``: after a privacy erasure (purge, body-mode change), the files and inlined rows
+  that still hold the old values are rewritten and every older snapshot expired and deleted at once
+  (the lake's counterpart of rewriting a DuckDB file, ``compliance.compact``).
+
+All run in the serial section (a merge rewrites files that a transform might be deleting from).
 On a DuckDB file both are a ``CHECKPOINT``: the file has no small files or snapshots to speak of.
 """
 
@@ -89,3 +93,14 @@ def expire(
         ).fetchall()
         after = lake_shape(con)
     return MaintenanceReport(before, after, {"snapshots_expired": len(expired), "files_deleted": len(removed)})
+
+
+def erase_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Make an erasure final on a lake: inlined rows flushed, every data file with deleted rows
+    rewritten, all snapshots but the current one expired and their files deleted now (no time travel
+    back to the erased values). A reader scanning a deleted file at that instant fails its query."""
+    with serial_section(con):
+        con.execute(f"CALL ducklake_flush_inlined_data('{LAKE_ALIAS}')").fetchall()
+        con.execute(f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}', delete_threshold => 0)").fetchall()
+        con.execute(f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => now())").fetchall()
+        con.execute(f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', cleanup_all => true)").fetchall()

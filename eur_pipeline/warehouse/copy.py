@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from eur_pipeline.errors import EurError
+from eur_pipeline.errors import UsageError
 from eur_pipeline.warehouse.connection import serial_section, transaction, warehouse_exists
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline.warehouse.target import WarehouseTarget
@@ -35,18 +35,18 @@ class CopyReport:
 def copy_warehouse(source: WarehouseTarget, destination: WarehouseTarget) -> CopyReport:
     """Copy every table of the DuckDB-file warehouse ``source`` into ``destination`` (migrated, empty)."""
     if not isinstance(source, Path):
-        raise EurError(f"warehouse copy reads a DuckDB-file warehouse; the source is {source}")
+        raise UsageError(f"warehouse copy reads a DuckDB-file warehouse; the source is {source}")
     if not warehouse_exists(source):
-        raise EurError(f"warehouse {source} does not exist")
+        raise UsageError(f"warehouse {source} does not exist")
     if source == destination:
-        raise EurError(f"warehouse copy: source and destination are both {source}")
+        raise UsageError(f"warehouse copy: source and destination are both {source}")
     open_warehouse(source).close()  # the source at the newest schema too, so the tables match
     con = open_warehouse(destination)
     try:
         with serial_section(con):
             held = con.execute("SELECT count(*) FROM archive_files").fetchall()[0][0]
             if held:
-                raise EurError(
+                raise UsageError(
                     f"warehouse copy: {destination} already holds {held} collected files; copy into an empty one"
                 )
             con.execute(f"ATTACH '{str(source).replace(chr(39), chr(39) * 2)}' AS {_SOURCE} (READ_ONLY)")

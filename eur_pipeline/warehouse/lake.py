@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 LAKE_ALIAS = "lake"  # the catalog name inside our connections (analysts may choose any)
 _CONNINFO_VARIABLE = "eur_lake_conninfo"
+_SCHEMA_VARIABLE = "eur_lake_metadata_schema"
 SERIAL_WAIT_SECONDS = float(os.environ.get("EUR_LAKE_SERIAL_WAIT_SECONDS", "3600"))
 EXTENSIONS = (("duckdb_extension_postgres_scanner", "postgres_scanner"), ("duckdb_extension_ducklake", "ducklake"))
 OBJECT_STORE = ("duckdb_extension_httpfs", "httpfs")  # for an object-store data_path: eur-pipeline[objectstore]
@@ -147,6 +148,7 @@ def connect_lake(
             raise LakeUnavailableError(f"warehouse {lake}: cannot attach the lake: {first}") from None
         con.execute(f"USE {LAKE_ALIAS}")
         con.execute(f"SET VARIABLE {_CONNINFO_VARIABLE} = '{_quote(lake.conninfo)}'")
+        con.execute(f"SET VARIABLE {_SCHEMA_VARIABLE} = '{lake.metadata_schema or ''}'")
         con.execute("SET TimeZone = 'UTC'")
         if memory_limit and not read_only:
             con.execute("SET memory_limit = ?", [memory_limit])
@@ -301,6 +303,35 @@ def source_claim(con: duckdb.DuckDBPyConnection, source: str, wait_seconds: floa
         return
     with advisory_lock(conninfo, _lock_key(f"source:{source}"), f"collection of {source}", wait_seconds):
         yield
+
+
+# DuckLake reserves a column named row_id while data inlining is on, and checks it when the table is
+# created (source_rows has one: the upstream table's id). Such a table is created by a session of its
+# own with inlining off, and its inserts then always go to Parquet (a table option).
+_RESERVED_COLUMN_TABLE = re.compile(
+    r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\(([^;]*?\brow_id\b[^;]*?)\);", re.IGNORECASE | re.DOTALL
+)
+_DDL_ALIAS = "eur_lake_ddl"
+
+
+def create_reserved_column_tables(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Create (if missing) every table of ``sql`` (portable DDL) with a ``row_id`` column, outside any
+    transaction of ``con``: the migration's own ``CREATE TABLE IF NOT EXISTS`` then finds it."""
+    conninfo = lake_conninfo(con)
+    tables = _RESERVED_COLUMN_TABLE.findall(sql)
+    if conninfo is None or not tables:
+        return
+    row = con.execute(f"SELECT getvariable('{_SCHEMA_VARIABLE}')").fetchone()
+    options = ["DATA_INLINING_ROW_LIMIT 0"] + ([f"METADATA_SCHEMA '{row[0]}'"] if row and row[0] else [])
+    con.execute(f"ATTACH 'ducklake:postgres:{_quote(conninfo)}' AS {_DDL_ALIAS} ({', '.join(options)})")
+    try:
+        for name, columns in tables:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {_DDL_ALIAS}.main.{name} ({columns})")
+            con.execute(
+                f"CALL ducklake_set_option('{_DDL_ALIAS}', 'data_inlining_row_limit', 0, table_name => '{name}')"
+            )
+    finally:
+        con.execute(f"DETACH {_DDL_ALIAS}")
 
 
 _COMMENT = re.compile(r"--[^\n]*")  # the files quote no "--"

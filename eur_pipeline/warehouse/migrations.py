@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from eur_pipeline.warehouse.connection import connect, serial_section, transaction
-from eur_pipeline.warehouse.lake import lake_conninfo, portable_ddl
+from eur_pipeline.warehouse.lake import create_reserved_column_tables, lake_conninfo, portable_ddl
 from eur_pipeline.warehouse.settings import set_setting
 from eur_pipeline.warehouse.sql_files import sql_dir
 from eur_pipeline.warehouse.target import WarehouseTarget
@@ -111,8 +111,10 @@ def migrate(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> int:
         for version, path in migration_files(folder):
             if version in applied:
                 continue
+            ddl = _ddl(con, path.read_text(encoding="utf-8"))
+            create_reserved_column_tables(con, ddl)  # a lake's tables with a row_id column
             with transaction(con):
-                con.execute(_ddl(con, path.read_text(encoding="utf-8")))
+                con.execute(ddl)
                 con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
             current = max(current, version)
         ensure_views(con, folder)

@@ -17,7 +17,6 @@ from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_re
 from eur_pipeline.warehouse.migrations import open_warehouse
 from eur_pipeline_tests.backends import lake_config, warehouse_spec
 
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 

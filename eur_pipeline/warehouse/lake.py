@@ -280,6 +280,18 @@ def content_claim(con: duckdb.DuckDBPyConnection, sha256: str, wait_seconds: flo
 
 
 @contextmanager
+def named_claim(con: duckdb.DuckDBPyConnection, name: str, what: str, wait_seconds: float = 3600.0) -> Iterator[None]:
+    """One lake writer at a time inside the block, among those claiming ``name`` (no-op on a DuckDB
+    file, which has one writer). Unlike the serial section it does not hold up the transforms."""
+    conninfo = lake_conninfo(con)
+    if conninfo is None:
+        yield
+        return
+    with advisory_lock(conninfo, _lock_key(f"claim:{name}"), what, wait_seconds):
+        yield
+
+
+@contextmanager
 def upstream_claim(con: duckdb.DuckDBPyConnection, format_name: str, wait_seconds: float = 3600.0) -> Iterator[None]:
     """Only one writer at a time loads a file of a format whose records carry upstream ids (no-op on a
     DuckDB file): the load reads ``upstream_ids`` and appends the new ones, so two parallel loads of

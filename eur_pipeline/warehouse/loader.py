@@ -152,15 +152,15 @@ def insert_new_upstream(
     params = {"file": ident.file_id, "format": ident.format}
     seen_elsewhere = (
         "EXISTS (SELECT 1 FROM upstream_ids u WHERE u.format = $format AND u.file_id <> $file "
-        "AND u.upstream_id = batch.extra->>'upstream_id')"
+        "AND u.upstream_id = (batch.extra->>'upstream_id'))"
     )
     row = con.execute(
         f"INSERT INTO message_records SELECT $file, {columns} FROM batch WHERE NOT {seen_elsewhere}", params
     ).fetchone()
     con.execute(
-        "INSERT INTO upstream_ids SELECT DISTINCT $format, extra->>'upstream_id', $file FROM batch "
-        "WHERE extra->>'upstream_id' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upstream_ids u "
-        "WHERE u.format = $format AND u.upstream_id = batch.extra->>'upstream_id')",
+        "INSERT INTO upstream_ids SELECT DISTINCT $format, (extra->>'upstream_id'), $file FROM batch "
+        "WHERE (extra->>'upstream_id') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upstream_ids u "
+        "WHERE u.format = $format AND u.upstream_id = (batch.extra->>'upstream_id'))",
         params,
     )
     return int(row[0]) if row else 0

@@ -13,6 +13,7 @@ f3     T3 (2024-05-25)            D→A 12:00 "brown fox jumps"                 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,7 +136,9 @@ def stored_bytes(config: EurConfig) -> bytes:
     reader.close()
     dbname = config.warehouse.conninfo.split("dbname=")[1].split()[0]
     dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "postgres", dbname], capture_output=True, check=True)
-    return b"".join(out) + dump.stdout
+    # inlined rows keep text as bytea: the dump shows it as \x<hex>
+    decoded = [bytes.fromhex(h.decode()) for h in re.findall(rb"\\x((?:[0-9a-f]{2})+)", dump.stdout)]
+    return b"".join(out) + dump.stdout + b"".join(decoded)
 
 
 def table(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:

@@ -92,7 +92,6 @@ def pipeline(dbname: str, work: Path) -> dict[str, float]:
                 "name": "openfire-bench",
                 "kind": "openfire",
                 "dsn": f"postgresql://postgres@127.0.0.1:5432/{dbname}",
-                "batch_rows": 50_000,
                 "max_batches": 10_000,
             }
         ],

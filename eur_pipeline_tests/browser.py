@@ -17,14 +17,11 @@ from typing import Any
 
 import pytest
 
+from eur_pipeline.billing.reports.pdf import OFFLINE_FLAGS
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    *OFFLINE_FLAGS,
     "--disable-quic",
     "--disable-extensions",
     "--hide-scrollbars",

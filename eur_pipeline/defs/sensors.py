@@ -5,8 +5,7 @@ the warehouse pool). A file is requested once its size and mtime are unchanged s
 tick and it is older than ``min_age_seconds``. Ready files are batched, one unpartitioned run per
 ``BATCH_SIZE`` files naming their keys exactly, so a catch-up of 1,000 files is 5 runs, not 1,000.
 Each requested file also becomes a per-file partition (added in the same ``SensorResult``), which
-the ``rerun_file`` job offers in the UI. A source that cannot be listed skips the tick with one line
-saying why (a missing folder, a refused key), never a stack trace every tick.
+the ``rerun_file`` job offers in the UI.
 
 Never missing a file: there is no mtime floor. What was requested is remembered outside the cursor,
 in the instance, as one key per requested ``(file, size, mtime)`` (the ``archive_file_requested``
@@ -23,7 +22,9 @@ stamps just requested (at most ``MAX_FILES_PER_TICK``) and a count of consecutiv
 
 Errors speak: a listing error that will repeat (authentication, host key, missing folder, a secret
 not set) fails the tick with its cause; a transient one skips the tick, and ``MAX_FAILED_LISTINGS``
-transient failures in a row fail it too, so an outage never goes silent.
+transient failures in a row fail it too, so an outage never goes silent. Never a stack trace every
+tick: while the cause stays the same, the ticks after a failed one skip with one line naming it
+(and when it fails again), and one tick an hour fails again (``failure_decision``).
 
 Sensors (and schedules) default to RUNNING: once deployed, uploads are ingested with no UI action.
 """
@@ -57,6 +58,25 @@ Stamp = tuple[int, float]  # size, mtime
 
 class SensorListingError(EurError):
     """The tick fails: the source cannot be listed, and waiting will not fix it (or has not)."""
+
+
+FAILURE_REPEAT_SECONDS = 3_600  # a cause that persists fails one tick an hour; the ticks between skip
+FAILURE_KEY = "eur_pipeline/sensor_failure/"  # + sensor name: the instance's daemon cursor storage
+
+
+def failure_decision(stored: str | None, cause: str, now: float) -> tuple[bool, str | None, str]:
+    """Fail this tick, or skip it with one line? A listing that cannot work (or has failed too often)
+    fails the tick with its cause, so the sensor turns red; the same cause on the next ticks skips
+    them with one line saying so (Dagster shows a failed tick with its stack, and the daemon logs
+    it), failing again after ``FAILURE_REPEAT_SECONDS`` so it never goes quiet. Returns (fail, the
+    value to store, or None to keep it, the skip line)."""
+    last = json.loads(stored) if stored else {}
+    failed_at = float(last["failed_at"]) if last.get("cause") == cause else None
+    if failed_at is None or now - failed_at >= FAILURE_REPEAT_SECONDS:
+        return True, json.dumps({"cause": cause, "failed_at": now}), cause
+    since = time.strftime("%H:%M UTC", time.gmtime(failed_at))
+    again = time.strftime("%H:%M UTC", time.gmtime(failed_at + FAILURE_REPEAT_SECONDS))
+    return False, None, f"{cause} (unchanged since the failed tick at {since}; it fails again at {again})"
 
 
 @dataclass
@@ -193,18 +213,20 @@ def evaluate_tick(context: dg.SensorEvaluationContext, source: SourceConfig) -> 
             listing = src.list_files()  # the source applies the pattern
             refused = list(getattr(src, "refused", []))
     except ConfigError as exc:
-        raise SensorListingError(f"{source.name}: cannot list: {exc}") from None
+        return _listing_failed(context, source, cursor, f"{source.name}: cannot list: {exc}")
     except SourceError as exc:
         if not exc.retryable:
-            raise SensorListingError(f"{source.name}: cannot list: {exc}") from None
+            return _listing_failed(context, source, cursor, f"{source.name}: cannot list: {exc}")
         failures = cursor.failures + 1
-        if failures >= MAX_FAILED_LISTINGS:
-            raise SensorListingError(f"{source.name}: {failures} listings in a row failed; the last: {exc}") from None
         cursor.failures = failures
+        if failures >= MAX_FAILED_LISTINGS:
+            cause = f"{source.name}: {MAX_FAILED_LISTINGS} or more listings in a row failed; the last: {exc}"
+            return _listing_failed(context, source, cursor, cause)
         return dg.SensorResult(
             skip_reason=f"{source.name}: listing failed ({failures} in a row), retrying next tick: {exc}",
             cursor=cursor.dump(),
         )
+    _listing_recovered(context, source)
     prefix = partition_key(source.name, "")
     requested = {k for k in context.instance.get_dynamic_partitions(REQUESTED.name) if k.startswith(prefix)}
     plan = plan_tick(source.name, listing, cursor, requested, source.min_age_seconds, time.time())
@@ -231,6 +253,28 @@ def evaluate_tick(context: dg.SensorEvaluationContext, source: SourceConfig) -> 
     return dg.SensorResult(
         run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=plan.cursor.dump()
     )
+
+
+def _listing_failed(
+    context: dg.SensorEvaluationContext, source: SourceConfig, cursor: SensorCursor, cause: str
+) -> dg.SensorResult:
+    """Raise (the tick fails, red, with ``cause``) or skip with one line, as ``failure_decision`` says."""
+    key = FAILURE_KEY + _sensor_name(source.name)
+    storage = context.instance.daemon_cursor_storage
+    fail, store, line = failure_decision(storage.get_cursor_values({key}).get(key), cause, time.time())
+    if store is not None:
+        storage.set_cursor_values({key: store})
+    if fail:
+        raise SensorListingError(cause)
+    return dg.SensorResult(skip_reason=line, cursor=cursor.dump())
+
+
+def _listing_recovered(context: dg.SensorEvaluationContext, source: SourceConfig) -> None:
+    """A listing worked: a cause that comes back later fails its first tick again."""
+    key = FAILURE_KEY + _sensor_name(source.name)
+    storage = context.instance.daemon_cursor_storage
+    if storage.get_cursor_values({key}).get(key):
+        storage.set_cursor_values({key: ""})
 
 
 def build_schedule(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition, timezone: str) -> dg.ScheduleDefinition:

@@ -12,7 +12,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -38,25 +38,31 @@ def read_unit(path: Path, kind: str, members: dict[str, dict[str, pa.DataType]])
             if not isinstance(unit, dict) or unit.get("kind") != kind:
                 raise QuarantineError(f"not a {kind} batch (unit kind {unit.get('kind')!r})")
             tables: dict[str, pa.Table] = {}
-            for name, types in members.items():
+            for name in members:
                 member = f"{name}.arrow"
                 if member not in names:
                     tables[name] = None  # type: ignore[assignment]
                     continue
                 if archive.getinfo(member).file_size > MAX_MEMBER_BYTES:
                     raise QuarantineError(f"{member} is larger than {MAX_MEMBER_BYTES:,} bytes")
-                table = pa.ipc.open_file(pa.py_buffer(archive.read(member))).read_all()
-                for column, expected in types.items():
-                    if column in table.column_names and table.schema.field(column).type != expected:
-                        raise QuarantineError(
-                            f"{member}: column {column} is {table.schema.field(column).type}, expected {expected}"
-                        )
-                tables[name] = table
+                tables[name] = pa.ipc.open_file(pa.py_buffer(archive.read(member))).read_all()
+            check_types(tables, members)
     except zipfile.BadZipFile as exc:
         raise QuarantineError(f"not a readable {kind} batch (zip): {exc}") from None
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError) as exc:
         raise QuarantineError(f"unreadable {kind} batch: {str(exc).splitlines()[0]}") from None
     return unit, tables
+
+
+def check_types(tables: dict[str, pa.Table | None], members: dict[str, dict[str, pa.DataType]]) -> None:
+    """Each member's typed columns are of their type (a quarantine reason otherwise)."""
+    for name, types in members.items():
+        table = tables.get(name)
+        for column, expected in types.items():
+            if table is not None and column in table.column_names and table.schema.field(column).type != expected:
+                raise QuarantineError(
+                    f"{name}.arrow: column {column} is {table.schema.field(column).type}, expected {expected}"
+                )
 
 
 def run_mapping(
@@ -93,3 +99,30 @@ def emit(mapped: pa.Table, result: ParseResult, batch_size: int) -> Iterator[pa.
         if batch.num_rows:
             result.record_count += batch.num_rows
             yield batch
+
+
+class DatabaseBatchFormat:
+    """A format reading a database source's batches: ``map_members`` (pure: unit facts and member
+    tables to the mapping result) is what a subclass writes; a batch mapped ahead by its source
+    (``FetchedFile.mapped``) is loaded through ``parse_mapped`` without reading the file again."""
+
+    name: ClassVar[str]
+    members: ClassVar[dict[str, dict[str, pa.DataType]]]
+
+    def parse(self, path: Path, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
+        yield from emit(self.map_members(*read_unit(path, self.name, self.members)), result, batch_size)
+
+    def map_batch(self, unit: dict[str, Any], tables: dict[str, pa.Table]) -> pa.Table:
+        """``map_members`` with the checks ``read_unit`` makes of a landed copy (what a source maps ahead)."""
+        if unit.get("kind") != self.name:
+            raise QuarantineError(f"not a {self.name} batch (unit kind {unit.get('kind')!r})")
+        check_types(dict(tables), self.members)
+        return self.map_members(unit, dict(tables))
+
+    def parse_mapped(self, mapped: Any, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
+        if isinstance(mapped, QuarantineError):
+            raise mapped
+        yield from emit(mapped, result, batch_size)
+
+    def map_members(self, unit: dict[str, Any], tables: dict[str, pa.Table | None]) -> pa.Table:
+        raise NotImplementedError

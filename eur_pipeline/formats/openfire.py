@@ -7,14 +7,11 @@ one recipient, and the room JID is never a party.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from eur_pipeline.formats.base import ParseResult
-from eur_pipeline.formats.database_batch import emit, read_unit, run_mapping
+from eur_pipeline.formats.database_batch import DatabaseBatchFormat, run_mapping
 from eur_pipeline.warehouse.sql_files import read_sql
 
 I64 = pa.int64()
@@ -36,11 +33,14 @@ _EMPTY_PARTICIPANTS = pa.table(
 )
 
 
-class OpenfireFormat:
+class OpenfireFormat(DatabaseBatchFormat):
     name: ClassVar[str] = "openfire"
+    members: ClassVar[dict[str, dict[str, pa.DataType]]] = MEMBERS
 
-    def parse(self, path: Path, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
-        _, tables = read_unit(path, "openfire", MEMBERS)
+    def map_members(self, unit: dict[str, Any], tables: dict[str, pa.Table | None]) -> pa.Table:
+        """The batch's records (and rejects, with a reason) from its members: pure, so the source can
+        map a batch ahead while the previous one loads."""
+        tables = {name: tables.get(name) for name in MEMBERS}
         if tables["ofMessageArchive"] is None or tables["ofConversation"] is None:
             from eur_pipeline.errors import QuarantineError
 
@@ -49,5 +49,4 @@ class OpenfireFormat:
             tables["ofConParticipant"] = _EMPTY_PARTICIPANTS
         if tables["pmContext"] is None:
             tables["pmContext"] = tables["ofMessageArchive"].slice(0, 0)
-        mapped = run_mapping(tables, read_sql("formats/openfire_records.sql"), {})
-        yield from emit(mapped, result, batch_size)
+        return run_mapping(tables, read_sql("formats/openfire_records.sql"), {})

@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from eur_pipeline.config import EurConfig, SourceConfig
 from eur_pipeline.errors import EurError, LocalFileError, SourceError
 from eur_pipeline.faults import fault_point
+from eur_pipeline.formats.registry import get_format
 from eur_pipeline.names import ledger_name, shown
 from eur_pipeline.pipeline import progress as progress_events
 from eur_pipeline.pipeline.backups import note_backup
@@ -112,9 +114,16 @@ def load_landed(
     on_batch: Callable[[int], None] | None = None,
     on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
     replace: bool = False,
+    mapped: Any = None,
 ) -> LoadOutcome:
     """Load a landed file atomically: in two parts in parallel when it can be cut, else whole
-    (``replace``: a reprocessed file's earlier rows go in the same transaction)."""
+    (``replace``: a reprocessed file's earlier rows go in the same transaction). ``mapped``: what the
+    source already mapped from the same bytes (``FetchedFile.mapped``), loaded instead of a parse."""
+    if mapped is not None:
+        fmt = get_format(ident.format)
+        return load_archive(
+            con, ident, lambda result: fmt.parse_mapped(mapped, result), on_batch, on_commit=on_commit, replace=replace
+        )
     cut = split_cut(ident.format, path)
     if cut is not None:
         log.info("%s: parsing in two processes (cut at byte %s)", path.name, f"{cut:,}")
@@ -182,7 +191,13 @@ def collect_file(
     note_backup(config.landing_dir, ident)
     fault_point("before_commit")
     outcome = load_landed(
-        con, ident, landed, config.landing_dir, on_batch=_progress_logger(cfg.name, remote), on_commit=fetched.on_commit
+        con,
+        ident,
+        landed,
+        config.landing_dir,
+        on_batch=_progress_logger(cfg.name, remote),
+        on_commit=fetched.on_commit,
+        mapped=fetched.mapped,
     )
     if outcome.status == "quarantined":
         log.warning("%s: %s: quarantined: %s", cfg.name, shown(remote.name), outcome.error)
@@ -214,6 +229,9 @@ def collect_source(
     wanted = set(names) if names is not None else None
     try:
         with open_source(cfg) as src, contextlib.ExitStack() as claimed:
+            fmt = get_format(source_format(cfg))
+            if hasattr(src, "map_ahead") and hasattr(fmt, "map_batch"):
+                src.map_ahead = fmt.map_batch  # the source maps each batch in its read-ahead thread
             resume = getattr(src, "resume", None)
             if resume is not None:  # a database source: batches follow the watermark, one lake writer at a time
                 claimed.enter_context(source_claim(con, cfg.name))

@@ -5,11 +5,15 @@ refresh the same thread at once (which DuckLake would let both commit)."""
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 
 from eur_pipeline.faults import fault_point
 from eur_pipeline.warehouse.connection import serial_section, transaction
 from eur_pipeline.warehouse.sql_files import read_sql
+
+log = logging.getLogger(__name__)
 
 
 def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
@@ -22,6 +26,8 @@ def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
 # memory stays flat under the writer's DuckDB cap whatever the size of the file that queued them.
 # 10,000: DuckDB 1.5.5 (pinned for the lake's extension wheels) needs more memory for them than 2.0 did:
 # 25,000 threads of the large bench archive ran out of the 128 MB writer cap in the conversations stage.
+# Threads differ in size too (a room with 100,000 messages is one thread), so a chunk that still runs
+# out of memory is rolled back and retried with half as many threads, down to one.
 THREADS_PER_CHUNK = 10_000
 
 
@@ -29,22 +35,29 @@ def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int
     """Run a transform over the threads queued at ``stage``; returns how many threads it refreshed."""
     sql = read_sql(sql_file)
     refreshed = 0
+    chunk = THREADS_PER_CHUNK
     with serial_section(con):
         while touched := _pending(con, stage):
-            refreshed += _refresh_chunk(con, stage, sql, touched)
+            try:
+                refreshed += _refresh_chunk(con, stage, sql, touched, chunk)
+            except duckdb.OutOfMemoryException:
+                if chunk == 1:
+                    raise
+                chunk = max(1, chunk // 2)
+                log.info("%s: a chunk ran out of memory; retrying with %s threads per chunk", stage, f"{chunk:,}")
     return refreshed
 
 
-def _refresh_chunk(con: duckdb.DuckDBPyConnection, stage: str, sql: str, touched: int) -> int:
+def _refresh_chunk(con: duckdb.DuckDBPyConnection, stage: str, sql: str, touched: int, chunk: int) -> int:
     with transaction(con):
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _touched AS "
             "SELECT DISTINCT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
-            [stage, THREADS_PER_CHUNK],
+            [stage, chunk],
         )
         con.execute(sql)
         fault_point(f"transform:{stage}")
-    return min(touched, THREADS_PER_CHUNK)
+    return min(touched, chunk)
 
 
 def refresh_messages(con: duckdb.DuckDBPyConnection) -> int:

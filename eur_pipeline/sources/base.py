@@ -56,6 +56,10 @@ class FetchedFile:
     # Bookkeeping the unit writes in the same transaction as its ledger row (``con, file_id``), e.g.
     # a database source's row ids: what makes its watermark exactly-once.
     on_commit: Callable[[Any, str], None] | None = None
+    # What the source already mapped from these exact bytes for the unit's format (a database batch
+    # mapped in the read-ahead thread), or the ``QuarantineError`` that mapping raised; None: parse
+    # the landed copy.
+    mapped: Any = None
 
 
 @runtime_checkable

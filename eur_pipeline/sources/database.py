@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ import pyarrow.csv as pacsv
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eur_pipeline.config import SourceConfig
-from eur_pipeline.errors import PermanentSourceError, TransientSourceError
+from eur_pipeline.errors import PermanentSourceError, QuarantineError, TransientSourceError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, fsync_dir
 from eur_pipeline.sources.ledger_view import SourceLedger, record_rows
@@ -52,7 +53,7 @@ class DatabaseOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dsn: str = Field(description="libpq connection string or postgresql:// URI; use ${VAR} for the password")
-    batch_rows: int = Field(default=50_000, ge=1, le=2_000_000)
+    batch_rows: int = Field(default=100_000, ge=1, le=2_000_000)
     max_batches: int = Field(default=100, ge=1, description="batches per run (the rest waits for the next run)")
     reread_window: int = Field(default=0, ge=0, description="ids behind the watermark re-read on every listing")
     connect_timeout: int = Field(default=10, ge=1, le=300)
@@ -112,9 +113,18 @@ def canonical_zip(members: list[tuple[str, pa.Table | bytes]]) -> bytes:
     return out.getvalue()
 
 
+MapAhead = Callable[[dict[str, Any], dict[str, pa.Table]], Any]
+
+
 class DatabaseSource:
     """Shared machinery of the PostgreSQL table sources; a subclass names the table, its id column
-    and what each batch carries (``batch_members``)."""
+    and what each batch carries (``batch_members``).
+
+    ``map_ahead`` (set by the collector to the format's ``map_members``) maps each batch in the
+    read-ahead thread too, from the very tables written to the canonical file: the next batch is
+    read *and* mapped while the current one is inserted, so PostgreSQL, the mapping and DuckDB's
+    insert use both cores. The result rides in ``FetchedFile.mapped``; the landed copy stays the
+    record, and reprocessing it maps the same bytes to the same rows."""
 
     kind: ClassVar[str]
     default_format: ClassVar[str]
@@ -134,7 +144,8 @@ class DatabaseSource:
         # (PostgreSQL's COPY and DuckDB's work overlap); nothing of it is committed before its turn
         self._prefetch_con: Any = None
         self._pool: ThreadPoolExecutor | None = None
-        self._ahead: dict[str, Future[tuple[bytes, pa.Array]]] = {}
+        self._ahead: dict[str, Future[tuple[bytes, pa.Array, Any]]] = {}
+        self.map_ahead: MapAhead | None = None
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -225,7 +236,8 @@ class DatabaseSource:
 
     def fetch(self, remote: RemoteFile, dest: Path) -> FetchedFile:
         ahead = self._ahead.pop(remote.name, None)
-        data, ids = ahead.result() if ahead is not None else self._materialize(self._specs[remote.name], self._con)
+        spec = self._specs[remote.name]
+        data, ids, mapped = ahead.result() if ahead is not None else self._materialize(spec, self._con)
         self._read_ahead(remote.name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.part")
@@ -247,11 +259,27 @@ class DatabaseSource:
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             on_commit=record_rows(self.config.name, ids),
+            mapped=mapped,
         )
 
-    def _materialize(self, spec: BatchSpec, con: Any) -> tuple[bytes, pa.Array]:
+    def _materialize(self, spec: BatchSpec, con: Any) -> tuple[bytes, pa.Array, Any]:
         members, ids = self.read_batch(spec, con)
-        return canonical_zip(members), ids
+        return canonical_zip(members), ids, self._map(members)
+
+    def _map(self, members: list[tuple[str, pa.Table | bytes]]) -> Any:
+        """The format's mapping of these members, a ``QuarantineError`` to raise at load, or None
+        (no mapping ahead: the loader reads the landed copy as usual)."""
+        if self.map_ahead is None:
+            return None
+        unit = json.loads(next(data for name, data in members if name == UNIT_MEMBER))
+        tables = {name: data for name, data in members if isinstance(data, pa.Table)}
+        try:
+            return self.map_ahead(unit, tables)
+        except QuarantineError as exc:
+            return exc
+        except Exception as exc:  # the landed copy gets the usual parse, and its error, at load
+            log.debug("%s: mapping ahead failed (%s); parsed at load", self.config.name, type(exc).__name__)
+            return None
 
     def _read_ahead(self, current: str) -> None:
         names = list(self._specs)

@@ -91,7 +91,7 @@ def _load_claimed(
             if replace:
                 forget_file(con, ident.file_id)
             loaded = 0
-            upstream = carries_upstream_ids(con, ident.format)
+            upstream = carries_upstream_ids(ident.format)
             for batch in parse(result):
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
                 # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
@@ -100,6 +100,12 @@ def _load_claimed(
                 else:
                     con.execute(f"INSERT INTO message_records SELECT ?, {columns} FROM batch", [ident.file_id])
                     loaded += batch.num_rows
+                # queued from the batch itself (a superset where upstream ids dropped records: harmless),
+                # not by reading the file's rows back out of a table that grows with every load
+                con.execute(
+                    "INSERT INTO pending_threads SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages' "
+                    "FROM batch EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'messages'"
+                )
                 fault_point("mid_load")
                 if on_batch:
                     on_batch(loaded)
@@ -113,13 +119,6 @@ def _load_claimed(
                 )
                 con.unregister("_eur_rejects")
             insert_file(con, ident, "parsed", None, loaded, rejects.num_rows)
-            con.execute(
-                """INSERT INTO pending_threads
-                   SELECT DISTINCT thread_key(thread_id, sender, recipient) AS thread_id, 'messages'
-                   FROM message_records WHERE file_id = ?
-                   EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'messages'""",
-                [ident.file_id],
-            )
             if not replace:
                 record_sighting(con, ident)
             if on_commit:
@@ -137,7 +136,7 @@ def _load_claimed(
         return LoadOutcome(ident.file_id, "quarantined", 0, 0, str(exc))
 
 
-def carries_upstream_ids(con: duckdb.DuckDBPyConnection, format_name: str) -> bool:
+def carries_upstream_ids(format_name: str) -> bool:
     """Does this format's records carry ``extra.upstream_id`` (a format class with ``upstream_ids = True``)?"""
     from eur_pipeline.formats.registry import format_class
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,14 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.definitions import PIPELINE_JOB
 from eur_pipeline.defs import sensors
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, REQUESTED, partition_key, stamp_key
-from eur_pipeline.defs.sensors import SensorCursor, SensorListingError, build_source_sensor, plan_tick, run_key
+from eur_pipeline.defs.sensors import (
+    SensorCursor,
+    SensorListingError,
+    build_source_sensor,
+    failure_decision,
+    plan_tick,
+    run_key,
+)
 from eur_pipeline.errors import TransientSourceError
 from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.local import LocalSource
@@ -222,11 +230,38 @@ def test_transient_listing_errors_skip_then_fail_and_permanent_ones_fail_at_once
             assert f"({n} in a row)" in result.skip_reason.skip_message
             cursor = result.cursor
         with pytest.raises(
-            SensorListingError, match=r"20 listings in a row failed; the last: drop: connection refused"
+            SensorListingError, match=r"20 or more listings in a row failed; the last: drop: connection refused"
         ):
             _tick(sensor, instance, cursor)
+        # the outage goes on: the next ticks say so in one line instead of failing (and logging a stack) again
+        quiet = _tick(sensor, instance, cursor)
+        assert re.fullmatch(
+            r"drop: 20 or more listings in a row failed; the last: drop: connection refused "
+            r"\(unchanged since the failed tick at \d\d:\d\d UTC; it fails again at \d\d:\d\d UTC\)",
+            quiet.skip_reason.skip_message,
+        )
         monkeypatch.undo()
-        assert json.loads(_tick(sensor, instance, cursor).cursor)["failures"] == 0  # one good listing resets
+        assert json.loads(_tick(sensor, instance, quiet.cursor).cursor)["failures"] == 0  # one good listing resets
         (tmp_path / "incoming").rmdir()  # the folder is gone: a configuration problem, not a blip
         with pytest.raises(SensorListingError, match=r"drop: cannot list: drop: folder .* does not exist"):
             _tick(sensor, instance, "")
+        again = _tick(sensor, instance, "").skip_reason.skip_message
+        assert again.startswith("drop: cannot list: drop: folder ") and "unchanged since the failed tick" in again
+        assert "\n" not in again
+        (tmp_path / "incoming").mkdir()
+        _tick(sensor, instance, "")  # listed again: the next failure is reported at once
+        (tmp_path / "incoming").rmdir()
+        with pytest.raises(SensorListingError, match=r"folder .* does not exist"):
+            _tick(sensor, instance, "")
+
+
+def test_a_cause_that_persists_fails_one_tick_an_hour_and_a_new_cause_fails_at_once() -> None:
+    cause = "drop: cannot list: drop: folder /x does not exist"
+    fail, stored, line = failure_decision(None, cause, 1_000.0)
+    assert fail and line == cause and json.loads(stored) == {"cause": cause, "failed_at": 1_000.0}
+    fail, kept, line = failure_decision(stored, cause, 1_000.0 + sensors.FAILURE_REPEAT_SECONDS - 1)
+    assert not fail and kept is None
+    assert line == f"{cause} (unchanged since the failed tick at 00:16 UTC; it fails again at 01:16 UTC)"
+    assert failure_decision(stored, cause, 1_000.0 + sensors.FAILURE_REPEAT_SECONDS)[0]
+    assert failure_decision(stored, "drop: cannot list: drop: permission denied", 1_001.0)[0]
+    assert failure_decision("", cause, 1_001.0)[0]  # cleared by a good listing

@@ -145,33 +145,77 @@ def test_one_file_re_run_from_its_partition(ui: UiDeployment, page: Any) -> None
     assert _count(ui, "SELECT count(*) FROM archive_files") == 8  # nothing loaded twice
 
 
-def test_purge_launches_from_the_ui_with_its_defaults(ui: UiDeployment, page: Any) -> None:
+def _launch_with_defaults(ui: UiDeployment, page: Any, job: str) -> str:
+    """Jobs → ``job`` → Launchpad → Launch Run with nothing filled in; waits for success, opens the
+    run's page and returns its id."""
     _open(page, ui, "/jobs")
-    page.locator('a[href*="/jobs/eur_purge_job"]').first.click()
+    page.locator(f'a[href*="/jobs/{job}"]').first.click()
     page.get_by_text("Launchpad", exact=True).first.click()
-    page.get_by_text("No errors").first.wait_for()  # nothing to fill in: eur.yaml's retention applies
+    page.get_by_text("No errors").first.wait_for()  # nothing to fill in: every field has its default
     before = {r.run_id for r in ui.runs()}
     page.get_by_role("button", name="Launch Run").click()
-    run = wait_for("the purge", lambda: next((r for r in ui.runs("eur_purge_job") if r.run_id not in before), None), 60)
+    run = wait_for(job, lambda: next((r for r in ui.runs(job) if r.run_id not in before), None), 60)
     finished = ui.wait_for_run(run.run_id)
     assert finished.status.value == "SUCCESS", ui.run_logs(run.run_id)[-3000:]
     _open(page, ui, f"/runs/{run.run_id}")
     page.get_by_text("Success", exact=True).first.wait_for()
+    return run.run_id
+
+
+def test_purge_launches_from_the_ui_with_its_defaults(ui: UiDeployment, page: Any) -> None:
+    _launch_with_defaults(ui, page, "eur_purge_job")  # eur.yaml's retention applies
     page.get_by_placeholder(re.compile(r"^Filter")).fill("purge:")
     page.get_by_text(re.compile(r"^purge: ")).first.wait_for()
     screenshot(page, "ui-c-purge-run", full_page=False)
 
 
+def test_reprocess_quarantined_launches_from_the_ui_with_its_defaults(ui: UiDeployment, page: Any) -> None:
+    """Default: every quarantined file again from its landing backup (broken.xml is still broken)."""
+    _launch_with_defaults(ui, page, "reprocess_quarantined")
+    page.get_by_placeholder(re.compile(r"^Filter")).fill("broken.xml")
+    page.get_by_text(re.compile(r"broken\.xml: quarantined \(.*not well-formed XML")).first.wait_for()
+    screenshot(page, "ui-c-reprocess-run", full_page=False)
+    assert _count(ui, "SELECT count(*) FROM archive_files WHERE status = 'quarantined'") == 1
+    assert _count(ui, "SELECT count(*) FROM audit_log WHERE action = 'reprocess'") == 1
+
+
+def test_rebuild_warehouse_launches_from_the_ui_with_its_defaults(ui: UiDeployment, page: Any) -> None:
+    """Default: a new warehouse file beside the current one, from the landing backups alone."""
+    _launch_with_defaults(ui, page, "rebuild_warehouse")
+    page.get_by_placeholder(re.compile(r"^Filter")).fill("rebuilt warehouse:")
+    line = page.get_by_text(re.compile(r"rebuilt warehouse: .*rebuilt-\d{8}-\d{6}\.duckdb")).first
+    line.wait_for()
+    screenshot(page, "ui-c-rebuild-run", full_page=False)
+    (rebuilt,) = (ui.root / "data").glob("rebuilt-*.duckdb")
+    assert rebuilt.name in line.inner_text()
+    con = duckdb.connect(str(rebuilt), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM message_records").fetchone() == (
+            _count(ui, "SELECT count(*) FROM message_records"),
+        )
+    finally:
+        con.close()
+
+
 def test_a_sensor_whose_folder_is_missing_says_so_in_one_line(ui: UiDeployment, page: Any) -> None:
-    """A folder that does not exist will not appear by waiting: the tick fails (red), and the error's
-    headline is one line naming the source and the folder. (Dagster still lists the stack below it: a
-    failed tick always carries one.)"""
+    """A folder that does not exist will not appear by waiting: the first tick fails (red), its error's
+    headline one line naming the source and the folder (Dagster lists the stack below any failed
+    tick). The ticks after it, while nothing changed, skip with that one line and when the tick
+    fails again (hourly): no stack trace every 15 seconds, in the UI or the daemon's log."""
     _open(page, ui, "/locations/eur_pipeline/sensors/ingest_lost")
     cause = re.compile(r"lost: cannot list: lost: folder .* does not exist")
     page.get_by_text("Failure", exact=True).first.wait_for(timeout=90_000)
-    page.get_by_text("View", exact=True).first.click()  # the latest tick's error, as the UI shows it
+    page.get_by_text("View", exact=True).first.click()  # the failed tick's error, as the UI shows it
     line = page.get_by_text(cause).first
     line.wait_for()
     text = line.inner_text().strip()
     assert "\n" not in text and "Traceback" not in text, text
     screenshot(page, "ui-f-missing-folder-sensor", full_page=False)
+    page.keyboard.press("Escape")
+
+    quiet = page.get_by_text(re.compile(r"does not exist \(unchanged since the failed tick at \d\d:\d\d UTC")).first
+    quiet.wait_for(timeout=90_000)  # the next tick: skipped, with the cause in one line
+    assert "\n" not in quiet.inner_text().strip()
+    screenshot(page, "ui-f-missing-folder-next-ticks", full_page=False)
+    ticks = ui.tick_statuses("ingest_lost")
+    assert ticks.count("FAILURE") == 1 and ticks[0] == "SKIPPED", ticks

@@ -48,6 +48,15 @@ class UiDeployment:
         )
         return data["sensorsOrError"]["__typename"] == "Sensors"
 
+    def tick_statuses(self, sensor: str) -> list[str]:
+        """The sensor's recent ticks, newest first: SUCCESS / SKIPPED / FAILURE / STARTED."""
+        data = self.graphql(
+            """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
+                 ... on Sensor { sensorState { ticks(limit: 50) { status } } } } }""",
+            {"s": {"repositoryName": "__repository__", "repositoryLocationName": LOCATION, "sensorName": sensor}},
+        )
+        return [t["status"] for t in data["sensorOrError"]["sensorState"]["ticks"]]
+
     def stop_sensor(self, name: str) -> None:
         """Stop a sensor (so a test decides when files are collected)."""
         data = self.graphql(

@@ -115,6 +115,60 @@ def test_small_batches_give_the_same_tables_and_one_ledger_row_each(openfire_db,
     assert (conversations(small.warehouse), billing(small.warehouse)) == expected
 
 
+def test_batches_mapped_ahead_equal_their_landed_copies_parsed_again(openfire_db, vendor_config, monkeypatch) -> None:
+    """The source maps batch N+1 while batch N loads; the landed copy (what reprocess and rebuild
+    read) must map to exactly the rows that were loaded."""
+    from eur_pipeline.formats.base import ParseResult
+    from eur_pipeline.formats.openfire import OpenfireFormat
+
+    of.first_run_rows(openfire_db)
+    config = load(vendor_config([source(openfire_db, batch_rows=2)]))
+    read_from_file = []
+    parse = OpenfireFormat.parse
+    monkeypatch.setattr(OpenfireFormat, "parse", lambda self, path, result: read_from_file.append(path) or [])
+    core_run(config)
+    assert read_from_file == []  # every batch was loaded as mapped ahead
+    monkeypatch.setattr(OpenfireFormat, "parse", parse)
+    wh = config.warehouse
+    files = rows(wh, "SELECT file_id, landing_path FROM archive_files ORDER BY landing_path")
+    assert len(files) == 4
+    compared = 0
+    for file_id, landing_path in files:
+        loaded = rows(
+            wh,
+            "SELECT record_no, sender, recipient, body, extra::VARCHAR FROM message_records "
+            f"WHERE file_id = '{file_id}' ORDER BY record_no",
+        )
+        reparsed = [
+            (r["record_no"], r["sender"], r["recipient"], r["body"], r["extra"])
+            for batch in OpenfireFormat().parse(Path(landing_path), ParseResult())
+            for r in batch.to_pylist()
+        ]
+        assert loaded == reparsed
+        compared += len(loaded)
+    assert compared == 7
+
+
+def test_a_batch_the_mapping_refuses_is_quarantined_and_its_rows_are_not_read_again(
+    openfire_db, vendor_config, monkeypatch
+) -> None:
+    from eur_pipeline.errors import QuarantineError
+    from eur_pipeline.formats.openfire import OpenfireFormat
+
+    def refuse(self, unit, tables):  # type: ignore[no-untyped-def]
+        raise QuarantineError("ofMessageArchive: test refusal")
+
+    of.first_run_rows(openfire_db)
+    config = load(vendor_config([source(openfire_db, batch_rows=4)]))
+    monkeypatch.setattr(OpenfireFormat, "map_members", refuse)
+    (report,) = core_run(config)
+    assert [(f.outcome, f.detail) for f in report.files] == [("quarantined", "ofMessageArchive: test refusal")] * 2
+    assert rows(config.warehouse, "SELECT status, count(*) FROM archive_files GROUP BY ALL") == [("quarantined", 2)]
+    assert rows(config.warehouse, "SELECT count(*) FROM message_records") == [(0,)]
+    (again,) = core_run(config)
+    assert again.files == []  # the quarantined batches' ids are held: nothing is listed again
+
+
 def test_the_source_session_is_read_only_and_the_password_stays_out_of_logs(
     openfire_db, vendor_config, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -189,7 +243,7 @@ def test_a_warehouse_without_the_watermark_recognizes_its_batches_and_moves_on(o
     config = load(vendor_config([source(openfire_db)]))
     core_run(config)
     con = open_warehouse(config.warehouse)
-    con.execute("DELETE FROM source_rows")
+    con.execute("DELETE FROM source_row_ranges")
     con.close()
     (again,) = core_run(config)
     assert [f.outcome for f in again.files] == ["duplicate"]

@@ -46,3 +46,33 @@ def test_a_migration_numbered_below_the_newest_applied_still_runs_once(tmp_path:
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert {"earlier", "later"} <= tables
     assert [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()] == [1, 5, 6]
+
+
+def test_row_ids_a_database_source_loaded_become_ranges_and_read_back_the_same(tmp_path: Path) -> None:
+    """012: a warehouse holding one row per upstream id (007) keeps them as ranges of consecutive
+    ids per batch; ``source_rows`` reads back every id, and the watermark is unchanged."""
+    from eur_pipeline.sources.ledger_view import SourceLedger
+
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    for path in SQL_DIR.glob("*.sql"):
+        if path.name != "views_sources.sql" and (not path.name[:3].isdigit() or int(path.name[:3]) < 12):
+            shutil.copy(path, sql_dir)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert migrate(con, sql_dir) == 10
+    held = [("of", i, "batch-a") for i in [1, 2, 3, 5, 6, 9]] + [("of", 4, "batch-b"), ("ej", 7, "batch-c")]
+    con.executemany("INSERT INTO source_rows VALUES (?, ?, ?)", held)
+    shutil.copy(SQL_DIR / "012_source_row_ranges.sql", sql_dir)
+    shutil.copy(SQL_DIR / "views_sources.sql", sql_dir)
+    assert migrate(con, sql_dir) == 12
+    assert con.execute("SELECT * FROM source_row_ranges ORDER BY source, first_id").fetchall() == [
+        ("ej", 7, 7, "batch-c"),
+        ("of", 1, 3, "batch-a"),
+        ("of", 4, 4, "batch-b"),
+        ("of", 5, 6, "batch-a"),
+        ("of", 9, 9, "batch-a"),
+    ]
+    assert sorted(con.execute("SELECT * FROM source_rows").fetchall()) == sorted(held)
+    ledger = SourceLedger(con, "of")
+    assert ledger.high_id() == 9
+    assert ledger.held_ids(4) == {5, 6, 9}

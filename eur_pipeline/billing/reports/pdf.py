@@ -18,17 +18,17 @@ from pathlib import Path
 from eur_pipeline.errors import EurError
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-_FLAGS = (
-    "--headless",
+# A headless Chromium that stays offline and quiet (no updates, sync or first-run pages); the browser
+# tests launch it with the same flags.
+OFFLINE_FLAGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--no-pdf-header-footer",
-    "--run-all-compositor-stages-before-draw",
 )
+_FLAGS = ("--headless", *OFFLINE_FLAGS, "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw")
 
 
 class PdfError(EurError):

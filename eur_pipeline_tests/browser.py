@@ -62,7 +62,7 @@ def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     """Keep a screenshot as a test artifact: ``test-artifacts/<name>.png``."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")  # no half-faded dialogs
     assert path.read_bytes().startswith(b"\x89PNG")
     return path
 

@@ -56,8 +56,10 @@ SENSOR_INTERVAL_SECONDS = 15
 Stamp = tuple[int, float]  # size, mtime
 
 
-class SensorListingError(EurError):
-    """The tick fails: the source cannot be listed, and waiting will not fix it (or has not)."""
+class SensorListingError(EurError, dg.DagsterError):
+    """The tick fails: the source cannot be listed, and waiting will not fix it (or has not).
+    A ``DagsterError``, so Dagster shows it as the tick's error itself (headline: the cause) instead
+    of wrapping it in "Error occurred during the execution of evaluation_fn"."""
 
 
 FAILURE_REPEAT_SECONDS = 3_600  # a cause that persists fails one tick an hour; the ticks between skip
@@ -76,7 +78,7 @@ def failure_decision(stored: str | None, cause: str, now: float) -> tuple[bool, 
         return True, json.dumps({"cause": cause, "failed_at": now}), cause
     since = time.strftime("%H:%M UTC", time.gmtime(failed_at))
     again = time.strftime("%H:%M UTC", time.gmtime(failed_at + FAILURE_REPEAT_SECONDS))
-    return False, None, f"{cause} (unchanged since the failed tick at {since}; it fails again at {again})"
+    return False, None, f"{cause} (unchanged since {since}; the tick fails again at {again})"
 
 
 @dataclass
@@ -265,7 +267,7 @@ def _listing_failed(
     if store is not None:
         storage.set_cursor_values({key: store})
     if fail:
-        raise SensorListingError(cause)
+        raise SensorListingError(cause) from None  # the cause is the message: no chained source error
     return dg.SensorResult(skip_reason=line, cursor=cursor.dump())
 
 

@@ -82,6 +82,11 @@ def dagster_services(root: Path, env: dict[str, str], timeout: float = 300) -> I
             }
         )
     )
+    # create the instance's storage once, before the two services race to create it (a fresh SQLite
+    # home: one of them died on "table asset_daemon_asset_evaluations already exists")
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"], cwd=root, env=env, check=True, capture_output=True, timeout=180
+    )
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     with ExitStack() as stack:

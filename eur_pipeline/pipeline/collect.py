@@ -26,7 +26,7 @@ from eur_pipeline.names import ledger_name, shown
 from eur_pipeline.pipeline import progress as progress_events
 from eur_pipeline.pipeline.backups import note_backup
 from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_path
-from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cut
+from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cuts
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.ledger_view import SourceLedger
 from eur_pipeline.sources.registry import open_source, source_format
@@ -116,7 +116,7 @@ def load_landed(
     replace: bool = False,
     mapped: Any = None,
 ) -> LoadOutcome:
-    """Load a landed file atomically: in two parts in parallel when it can be cut, else whole
+    """Load a landed file atomically: in parts in parallel when it can be cut, else whole
     (``replace``: a reprocessed file's earlier rows go in the same transaction). ``mapped``: what the
     source already mapped from the same bytes (``FetchedFile.mapped``), loaded instead of a parse."""
     if mapped is not None:
@@ -124,15 +124,17 @@ def load_landed(
         return load_archive(
             con, ident, lambda result: fmt.parse_mapped(mapped, result), on_batch, on_commit=on_commit, replace=replace
         )
-    cut = split_cut(ident.format, path)
-    if cut is not None:
-        log.info("%s: parsing in two processes (cut at byte %s)", path.name, f"{cut:,}")
+    cuts = split_cuts(ident.format, path)
+    if cuts is not None:
+        log.info(
+            "%s: parsing in %d processes (cut at bytes %s)", path.name, len(cuts) + 1, ", ".join(f"{c:,}" for c in cuts)
+        )
         scratch = parse_scratch(landing_dir)
         try:
             return load_archive(
                 con,
                 ident,
-                lambda result: parse_split(ident.format, path, cut, result, scratch),
+                lambda result: parse_split(ident.format, path, cuts, result, scratch),
                 on_batch,
                 on_commit=on_commit,
                 replace=replace,

@@ -19,7 +19,7 @@ def staging_path(landing_dir: Path, source: str, name: str) -> Path:
 
 
 def parse_scratch(landing_dir: Path) -> Path:
-    """An empty folder for a split file's second part (``parse_worker.parse_split``): whatever a
+    """An empty folder for a split file's later parts (``parse_worker.parse_split``): whatever a
     killed run left there (up to half a file's records as Arrow) is removed first."""
     folder = landing_dir / ".incoming" / ".parse"
     shutil.rmtree(folder, ignore_errors=True)

@@ -1,10 +1,11 @@
-"""Parse a large archive with the second core: in two parts in parallel, or whole in a child process.
+"""Parse a large archive with every core: in parts in parallel, or whole in a child process.
 
-A large plain file of a ``SplittableFormat`` is cut at a record boundary (``split_cut``, then
-``parse_split``, as ``pipeline/collect.py`` does first): this process parses and inserts the first
-``PARENT_SHARE`` while a child parses the rest into an Arrow IPC file (under the landing folder), which is inserted
-next with its record numbers shifted. Parsing is the critical path (the reference parser's own
-speed), so this halves it. A part that fails to parse (a genuinely bad file, or a cut that was not
+A large plain file of a ``SplittableFormat`` is cut at record boundaries into one part per core
+(``EUR_PARSE_PARTS`` overrides; ``split_cuts``, then ``parse_split``, as ``pipeline/collect.py`` does
+first): this process parses and inserts the first, smallest part while one child per later part
+parses it into an Arrow IPC file (under the landing folder); those are inserted next, in order, with
+their record numbers shifted. Parsing is the critical path (the reference parser's own speed), so
+this divides it by the number of cores. A part that fails to parse (a genuinely bad file, or a cut that was not
 at a record boundary) rolls the load back and the file is parsed whole, so records, rejects and
 quarantine reasons are exactly those of a whole parse.
 
@@ -25,6 +26,7 @@ use a child. ``EUR_PARSE_WORKERS=0`` parses everything in-process (the bench mea
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -49,8 +51,11 @@ MIN_MB_ENV = "EUR_PARSE_WORKER_MIN_MB"
 DEFAULT_MIN_MB = 64.0
 PIPE_BYTES = 1 << 20
 PARALLEL_BATCH_ROWS = 10_000  # smaller than in-process alone: two processes hold batches at once
-# This process also inserts every row (and reads the child's part back), so it parses less than half.
+# This process also inserts every row (and reads the children's parts back), so its own part is
+# this share of an even one (0.45 of the file in two parts, 0.225 in four).
 PARENT_SHARE = 0.45
+PARTS_ENV = "EUR_PARSE_PARTS"
+MAX_PARTS = 16
 
 log = logging.getLogger(__name__)
 
@@ -81,49 +86,82 @@ def parser_for(format_name: str, path: Path) -> Parser:
     return lambda result: fmt.parse(path, result)
 
 
-def split_cut(format_name: str, path: Path) -> int | None:
-    """Where to cut a large file for ``parse_split``, or None to parse it whole."""
+def split_parts() -> int:
+    """How many parts a large file is cut into: ``EUR_PARSE_PARTS``, else one per core."""
+    raw = os.environ.get(PARTS_ENV, "").strip()
+    return max(1, min(int(raw) if raw.isdigit() else (os.cpu_count() or 1), MAX_PARTS))
+
+
+def split_cuts(format_name: str, path: Path, parts: int | None = None) -> list[int] | None:
+    """Where to cut a large file into ``parts`` (default ``split_parts()``) for ``parse_split``:
+    increasing record-start offsets, or None to parse it whole. This process inserts every row, so
+    its own first part is the smallest (``PARENT_SHARE`` of an even share); the children share the
+    rest evenly."""
     fmt = get_format(format_name)
-    if not use_worker(path.stat().st_size) or not isinstance(fmt, SplittableFormat):
+    parts = split_parts() if parts is None else parts
+    if parts < 2 or not use_worker(path.stat().st_size) or not isinstance(fmt, SplittableFormat):
         return None
-    return fmt.split_point(path, PARENT_SHARE)
+    first = 2 * PARENT_SHARE / parts
+    fractions = [first + k * (1 - first) / (parts - 1) for k in range(parts - 1)]
+    cuts: list[int] = []
+    for fraction in fractions:
+        cut = fmt.split_point(path, fraction)
+        if cut is None:
+            break
+        if not cuts or cut > cuts[-1]:
+            cuts.append(cut)
+    return cuts or None
 
 
-def parse_split(format_name: str, path: Path, cut: int, result: ParseResult, scratch: Path) -> Iterator[pa.RecordBatch]:
-    """Yield the batches of bytes ``[0, cut)`` parsed here, then those of ``[cut, end)`` a child
-    parsed meanwhile into a file under ``scratch``; raise SplitParseFailed (before the last batch)
-    if either part fails."""
+def parse_split(
+    format_name: str, path: Path, cuts: list[int], result: ParseResult, scratch: Path
+) -> Iterator[pa.RecordBatch]:
+    """Yield the batches of bytes ``[0, cuts[0])`` parsed here, then those of each later part, which
+    children parsed meanwhile (one per part, in parallel) into files under ``scratch``, renumbered to
+    follow on; raise SplitParseFailed (before the last batch) if any part fails."""
     fmt = get_format(format_name)
-    assert isinstance(fmt, SplittableFormat)
+    assert isinstance(fmt, SplittableFormat) and cuts
+    bounds = [*cuts, path.stat().st_size]
     with tempfile.TemporaryDirectory(prefix="split-", dir=scratch) as tmp:
-        tail, trailer, errors = Path(tmp) / "tail.arrows", Path(tmp) / "trailer.json", Path(tmp) / "stderr.txt"
-        with open(errors, "wb") as err:
-            args = [format_name, str(path), str(trailer), str(cut), str(tail)]
-            proc = subprocess.Popen([sys.executable, "-m", __name__, *args], stdin=subprocess.DEVNULL, stderr=err)
+        children: list[tuple[subprocess.Popen[bytes], Path, Path, Path]] = []
         try:
+            for k, (start, end) in enumerate(itertools.pairwise(bounds)):
+                out, trailer, errors = (Path(tmp) / f"part{k}.{ext}" for ext in ("arrows", "json", "stderr"))
+                with open(errors, "wb") as err:
+                    args = [format_name, str(path), str(trailer), str(start), str(end), str(out)]
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", __name__, *args], stdin=subprocess.DEVNULL, stderr=err
+                    )
+                children.append((proc, out, trailer, errors))
             head = ParseResult()
             try:
-                yield from fmt.parse_range(path, 0, cut, head, batch_size=PARALLEL_BATCH_ROWS)
+                yield from fmt.parse_range(path, 0, cuts[0], head, batch_size=PARALLEL_BATCH_ROWS)
             except QuarantineError as exc:
-                raise SplitParseFailed(f"the first part did not parse ({exc})") from None
+                raise SplitParseFailed(f"part 1 of {len(bounds)} did not parse ({exc})") from None
+            offset, rejects, records = head.records_seen, list(head.rejects), head.record_count
             waiting = time.monotonic()
-            try:
-                report = _child_report(proc, path, trailer, errors)
-            except ParseWorkerError as exc:
-                raise SplitParseFailed(str(exc)) from None
-            log.info("%s: first part loaded; waited %.1f s for the second", path.name, time.monotonic() - waiting)
-            if report["quarantine"] is not None:
-                raise SplitParseFailed(f"the second part did not parse ({report['quarantine']})")
-            offset = head.records_seen
-            with pa.OSFile(str(tail)) as stream:
-                for batch in pa.ipc.open_stream(stream):
-                    yield _renumbered(batch, offset)
+            for k, (proc, out, trailer, errors) in enumerate(children, start=2):
+                try:
+                    report = _child_report(proc, path, trailer, errors)
+                except ParseWorkerError as exc:
+                    raise SplitParseFailed(str(exc)) from None
+                if report["quarantine"] is not None:
+                    raise SplitParseFailed(f"part {k} of {len(bounds)} did not parse ({report['quarantine']})")
+                with pa.OSFile(str(out)) as stream:
+                    for batch in pa.ipc.open_stream(stream):
+                        yield _renumbered(batch, offset)
+                rejects += [{**r, "record_no": r["record_no"] + offset} for r in report["rejects"]]
+                records += report["record_count"]
+                offset += report["records_seen"]
+            log.info(
+                "%s: %d parts loaded; waited %.1f s for the others", path.name, len(bounds), time.monotonic() - waiting
+            )
         finally:
-            _reap(proc)
-    result.rejects.extend(head.rejects)
-    result.rejects.extend({**r, "record_no": r["record_no"] + offset} for r in report["rejects"])
-    result.record_count += head.record_count + report["record_count"]
-    result.records_seen += offset + report["records_seen"]
+            for proc, *_ in children:
+                _reap(proc)
+    result.rejects.extend(rejects)
+    result.record_count += records
+    result.records_seen += offset
 
 
 def _renumbered(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
@@ -206,8 +244,8 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``FORMAT PATH TRAILER``: the whole file to stdout; ``FORMAT PATH TRAILER START OUT``: bytes
-    from START on (a split file's second part) to the file OUT. The report goes to TRAILER."""
+    """``FORMAT PATH TRAILER``: the whole file to stdout; ``FORMAT PATH TRAILER START END OUT``: bytes
+    ``[START, END)`` (a later part of a split file) to the file OUT. The report goes to TRAILER."""
     format_name, path, trailer, *part = argv
     parent = os.getppid()
     _die_with_parent()
@@ -218,9 +256,9 @@ def main(argv: list[str]) -> int:
     quarantine: str | None = None
     if part:
         assert isinstance(fmt, SplittableFormat)
-        size = Path(path).stat().st_size
-        batches = fmt.parse_range(Path(path), int(part[0]), size, result, batch_size=PARALLEL_BATCH_ROWS)
-        out = open(part[1], "wb")  # noqa: SIM115 - closed below, after the trailer is written
+        start, end, out_path = int(part[0]), int(part[1]), part[2]
+        batches = fmt.parse_range(Path(path), start, end, result, batch_size=PARALLEL_BATCH_ROWS)
+        out = open(out_path, "wb")  # noqa: SIM115 - closed below, after the trailer is written
     else:
         batches = fmt.parse(Path(path), result, batch_size=PARALLEL_BATCH_ROWS)
         out = open(sys.stdout.fileno(), "wb", closefd=False)  # noqa: SIM115

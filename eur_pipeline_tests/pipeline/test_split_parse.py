@@ -1,6 +1,7 @@
-"""A large file parsed in two parts (this process + a child) loads exactly what a whole parse loads:
-the same records with the same numbers, the same rejects, the same quarantine reason — and a cut
-that is not at a record boundary is detected and the file parsed whole."""
+"""A large file parsed in parts (this process + a child per later part) loads exactly what a whole
+parse loads, for any part count: the same records with the same numbers, the same rejects, the
+same quarantine reason — and a cut that is not at a record boundary is detected and the file
+parsed whole."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from eur_pipeline.formats.base import ParseResult
 from eur_pipeline.formats.registry import get_format
 from eur_pipeline.pipeline import collect, parse_worker
-from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, split_cut
+from eur_pipeline.pipeline.parse_worker import PARTS_ENV, SplitParseFailed, parse_split, split_cuts
 from eur_pipeline.warehouse.ledger import FileIdentity
 from eur_pipeline.warehouse.loader import load_archive
 from eur_pipeline.warehouse.migrations import open_warehouse
@@ -28,6 +29,7 @@ def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every file is 'large' here, so the split path runs on small test files."""
     monkeypatch.setenv(parse_worker.MIN_MB_ENV, "0")
     monkeypatch.delenv(parse_worker.WORKERS_ENV, raising=False)
+    monkeypatch.setenv(PARTS_ENV, "2")
 
 
 def loaded(tmp_path: Path, path: Path, split: bool) -> tuple:
@@ -65,7 +67,7 @@ def test_rejects_on_both_sides_of_the_cut_keep_their_numbers(tmp_path: Path) -> 
     path = big_chat(tmp_path, 4000)
     text = path.read_text()
     path.write_text(text.replace("<timestamp>2024-01-05", "<timestamp>bad"))  # ~1 in 9, all through the file
-    cut = split_cut(FORMAT, path)
+    (cut,) = split_cuts(FORMAT, path) or [None]
     assert cut is not None and 0.4 < cut / path.stat().st_size < 0.6
     split = loaded(tmp_path, path, split=True)
     assert split == loaded(tmp_path, path, split=False)
@@ -81,8 +83,8 @@ def test_a_cut_inside_cdata_is_detected_and_the_file_parsed_whole(
     text = path.read_bytes()
     inside = text.index(b'<message direction="IN">', text.index(b"CDATA[quoting", len(text) // 2))
     with pytest.raises(SplitParseFailed, match="did not parse"):
-        list(parse_split(FORMAT, path, inside, ParseResult(), tmp_path))
-    monkeypatch.setattr(collect, "split_cut", lambda fmt, p: inside)
+        list(parse_split(FORMAT, path, [inside], ParseResult(), tmp_path))
+    monkeypatch.setattr(collect, "split_cuts", lambda fmt, p: [inside])
     assert loaded(tmp_path, path, split=True) == loaded(tmp_path, path, split=False)
 
 
@@ -95,7 +97,42 @@ def test_a_bad_second_half_is_quarantined_with_the_whole_parse_reason(tmp_path: 
 
 
 def test_compressed_or_namespaced_files_are_not_cut(tmp_path: Path) -> None:
-    assert split_cut(FORMAT, CORPUS / "hostile" / "gzip_ok.xml.gz") is None
+    assert split_cuts(FORMAT, CORPUS / "hostile" / "gzip_ok.xml.gz") is None
     path = big_chat(tmp_path, 200)
     path.write_text(path.read_text().replace("<messages>", '<messages xmlns="urn:x">'))
-    assert split_cut(FORMAT, path) is None
+    assert split_cuts(FORMAT, path) is None
+
+
+@pytest.mark.parametrize("parts", range(1, 9))
+def test_any_part_count_loads_what_a_whole_parse_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    """1 to 8 parts (one per core by default): the cuts grow, the first part (this process, which also
+    inserts) is the smallest, and records and rejects keep their whole-file numbers across every cut."""
+    monkeypatch.setenv(PARTS_ENV, str(parts))
+    path = big_chat(tmp_path, 4000)
+    path.write_text(path.read_text().replace("<timestamp>2024-01-05", "<timestamp>bad"))
+    cuts = split_cuts(FORMAT, path)
+    size = path.stat().st_size
+    if parts == 1:
+        assert cuts is None  # one part: parsed whole
+    else:
+        assert cuts is not None and len(cuts) == parts - 1 and cuts == sorted(set(cuts))
+        shares = [b - a for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
+        assert shares[0] == min(shares) and max(shares) < 2 * size / parts
+    split = loaded(tmp_path, path, split=True)
+    assert split == loaded(tmp_path, path, split=False)
+    assert sorted(r[0] for r in split[0] + split[1]) == list(range(1, 4001))
+
+
+def test_a_bad_middle_part_of_many_is_quarantined_with_the_whole_parse_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PARTS_ENV, "5")
+    path = big_chat(tmp_path, 4000)
+    data = path.read_bytes()
+    middle = data.index(b"<message", len(data) // 2)
+    path.write_bytes(data[:middle] + b"<message><oops" + data[middle:])  # not well-formed, inside part 3
+    split = loaded(tmp_path, path, split=True)
+    assert split == loaded(tmp_path, path, split=False)
+    assert split[0] == [] and split[2][0][0] == "quarantined"

@@ -1,5 +1,5 @@
-"""The crash contract with parsing in two processes (EUR_PARSE_WORKER_MIN_MB=0 splits every file: the
-collector parses the first part, a child the rest): a SIGKILL of the collector — alone or with its
+"""The crash contract with parsing in three processes (EUR_PARSE_WORKER_MIN_MB=0 and EUR_PARSE_PARTS=3
+split every file: the collector parses the first part, a child each of the other two): a SIGKILL of the collector — alone or with its
 process group — leaves no parser and no scratch file behind, and the re-run equals a clean run."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from eur_pipeline_tests.reliability.conftest import (
 )
 from eur_pipeline_tests.reliability.test_crash_recovery import assert_integrity
 
-CHILD = {"EUR_PARSE_WORKERS": "1", "EUR_PARSE_WORKER_MIN_MB": "0"}
+CHILD = {"EUR_PARSE_WORKERS": "1", "EUR_PARSE_WORKER_MIN_MB": "0", "EUR_PARSE_PARTS": "3"}
 
 
 def parsers_alive(marker: Path) -> list[str]:
@@ -60,7 +60,7 @@ def test_kill_with_child_parser_then_rerun_equals_clean_run(tmp_path: Path, faul
 
     rerun = run_cli(config, env=CHILD)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "parsing in two processes" in rerun.stderr
+    assert "parsing in 3 processes" in rerun.stderr
     assert snapshot(config) == clean_reference(7)
     assert list((tmp_path / "in").iterdir()) == []
     assert landing_files(tmp_path / "landing") == sorted(f"archiver/{n}" for n in inputs)

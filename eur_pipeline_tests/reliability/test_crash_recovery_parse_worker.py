@@ -1,6 +1,7 @@
 """The crash contract with parsing in three processes (EUR_PARSE_WORKER_MIN_MB=0 and EUR_PARSE_PARTS=3
-split every file: the collector parses the first part, a child each of the other two): a SIGKILL of the collector — alone or with its
-process group — leaves no parser and no scratch file behind, and the re-run equals a clean run."""
+split every file: the collector parses the first part, a child each of the other two): a SIGKILL of
+the collector — alone or with its process group — leaves no parser and no scratch file behind, and
+the re-run equals a clean run."""
 
 from __future__ import annotations
 

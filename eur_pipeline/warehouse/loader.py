@@ -70,7 +70,7 @@ def load_archive(
             return LoadOutcome(ident.file_id, "duplicate", 0, 0, None)
         with (
             serial_section(con) if replace else contextlib.nullcontext(),
-            upstream_claim(con, ident.format) if carries_upstream_ids(con, ident.format) else contextlib.nullcontext(),
+            upstream_claim(con, ident.format) if carries_upstream_ids(ident.format) else contextlib.nullcontext(),
         ):
             return _load_claimed(con, ident, parse, on_batch, on_commit, replace)
 

@@ -59,7 +59,7 @@ def test_row_ids_a_database_source_loaded_become_ranges_and_read_back_the_same(t
         if path.name != "views_sources.sql" and (not path.name[:3].isdigit() or int(path.name[:3]) < 12):
             shutil.copy(path, sql_dir)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    assert migrate(con, sql_dir) == 10
+    assert migrate(con, sql_dir) == max(int(p.name[:3]) for p in sql_dir.glob("0*.sql"))  # before 012
     held = [("of", i, "batch-a") for i in [1, 2, 3, 5, 6, 9]] + [("of", 4, "batch-b"), ("ej", 7, "batch-c")]
     con.executemany("INSERT INTO source_rows VALUES (?, ?, ?)", held)
     shutil.copy(SQL_DIR / "012_source_row_ranges.sql", sql_dir)

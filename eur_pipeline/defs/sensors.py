@@ -261,8 +261,7 @@ def _listing_failed(
     context: dg.SensorEvaluationContext, source: SourceConfig, cursor: SensorCursor, cause: str
 ) -> dg.SensorResult:
     """Raise (the tick fails, red, with ``cause``) or skip with one line, as ``failure_decision`` says."""
-    key = FAILURE_KEY + _sensor_name(source.name)
-    storage = context.instance.daemon_cursor_storage
+    storage, key = context.instance.daemon_cursor_storage, _failure_key(source)
     fail, store, line = failure_decision(storage.get_cursor_values({key}).get(key), cause, time.time())
     if store is not None:
         storage.set_cursor_values({key: store})
@@ -273,10 +272,13 @@ def _listing_failed(
 
 def _listing_recovered(context: dg.SensorEvaluationContext, source: SourceConfig) -> None:
     """A listing worked: a cause that comes back later fails its first tick again."""
-    key = FAILURE_KEY + _sensor_name(source.name)
-    storage = context.instance.daemon_cursor_storage
+    storage, key = context.instance.daemon_cursor_storage, _failure_key(source)
     if storage.get_cursor_values({key}).get(key):
         storage.set_cursor_values({key: ""})
+
+
+def _failure_key(source: SourceConfig) -> str:
+    return FAILURE_KEY + _sensor_name(source.name)
 
 
 def build_schedule(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition, timezone: str) -> dg.ScheduleDefinition:

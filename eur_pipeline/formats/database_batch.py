@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,8 +35,7 @@ def read_unit(path: Path, kind: str, members: dict[str, dict[str, pa.DataType]])
             if UNIT_MEMBER not in names:
                 raise QuarantineError(f"not a {kind} batch: {UNIT_MEMBER} is missing")
             unit = json.loads(archive.read(UNIT_MEMBER))
-            if not isinstance(unit, dict) or unit.get("kind") != kind:
-                raise QuarantineError(f"not a {kind} batch (unit kind {unit.get('kind')!r})")
+            check_kind(unit, kind)
             tables: dict[str, pa.Table] = {}
             for name in members:
                 member = f"{name}.arrow"
@@ -54,7 +53,14 @@ def read_unit(path: Path, kind: str, members: dict[str, dict[str, pa.DataType]])
     return unit, tables
 
 
-def check_types(tables: dict[str, pa.Table | None], members: dict[str, dict[str, pa.DataType]]) -> None:
+def check_kind(unit: Any, kind: str) -> None:
+    """The unit says it is a batch of ``kind`` (a quarantine reason otherwise)."""
+    if not isinstance(unit, dict) or unit.get("kind") != kind:
+        found = unit.get("kind") if isinstance(unit, dict) else None
+        raise QuarantineError(f"not a {kind} batch (unit kind {found!r})")
+
+
+def check_types(tables: Mapping[str, pa.Table | None], members: dict[str, dict[str, pa.DataType]]) -> None:
     """Each member's typed columns are of their type (a quarantine reason otherwise)."""
     for name, types in members.items():
         table = tables.get(name)
@@ -112,17 +118,16 @@ class DatabaseBatchFormat:
     def parse(self, path: Path, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
         yield from emit(self.map_members(*read_unit(path, self.name, self.members)), result, batch_size)
 
-    def map_batch(self, unit: dict[str, Any], tables: dict[str, pa.Table]) -> pa.Table:
+    def map_batch(self, unit: dict[str, Any], tables: Mapping[str, pa.Table | None]) -> pa.Table:
         """``map_members`` with the checks ``read_unit`` makes of a landed copy (what a source maps ahead)."""
-        if unit.get("kind") != self.name:
-            raise QuarantineError(f"not a {self.name} batch (unit kind {unit.get('kind')!r})")
-        check_types(dict(tables), self.members)
-        return self.map_members(unit, dict(tables))
+        check_kind(unit, self.name)
+        check_types(tables, self.members)
+        return self.map_members(unit, tables)
 
     def parse_mapped(self, mapped: Any, result: ParseResult, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
         if isinstance(mapped, QuarantineError):
             raise mapped
         yield from emit(mapped, result, batch_size)
 
-    def map_members(self, unit: dict[str, Any], tables: dict[str, pa.Table | None]) -> pa.Table:
+    def map_members(self, unit: dict[str, Any], tables: Mapping[str, pa.Table | None]) -> pa.Table:
         raise NotImplementedError

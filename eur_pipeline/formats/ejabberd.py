@@ -7,6 +7,7 @@ messages never make the room a party.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -23,7 +24,7 @@ class EjabberdFormat(DatabaseBatchFormat):
     name: ClassVar[str] = "ejabberd"
     members: ClassVar[dict[str, dict[str, pa.DataType]]] = MEMBERS
 
-    def map_members(self, unit: dict[str, Any], tables: dict[str, pa.Table | None]) -> pa.Table:
+    def map_members(self, unit: dict[str, Any], tables: Mapping[str, pa.Table | None]) -> pa.Table:
         """The batch's records (and rejects, with a reason) from its members: pure, so the source can
         map a batch ahead while the previous one loads."""
         tables = {name: tables.get(name) for name in MEMBERS}

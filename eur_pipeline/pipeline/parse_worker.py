@@ -92,13 +92,13 @@ def split_parts() -> int:
     return max(1, min(int(raw) if raw.isdigit() else (os.cpu_count() or 1), MAX_PARTS))
 
 
-def split_cuts(format_name: str, path: Path, parts: int | None = None) -> list[int] | None:
-    """Where to cut a large file into ``parts`` (default ``split_parts()``) for ``parse_split``:
+def split_cuts(format_name: str, path: Path) -> list[int] | None:
+    """Where to cut a large file into ``split_parts()`` parts for ``parse_split``:
     increasing record-start offsets, or None to parse it whole. This process inserts every row, so
     its own first part is the smallest (``PARENT_SHARE`` of an even share); the children share the
     rest evenly."""
     fmt = get_format(format_name)
-    parts = split_parts() if parts is None else parts
+    parts = split_parts()
     if parts < 2 or not use_worker(path.stat().st_size) or not isinstance(fmt, SplittableFormat):
         return None
     first = 2 * PARENT_SHARE / parts

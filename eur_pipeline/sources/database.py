@@ -120,7 +120,7 @@ class DatabaseSource:
     """Shared machinery of the PostgreSQL table sources; a subclass names the table, its id column
     and what each batch carries (``batch_members``).
 
-    ``map_ahead`` (set by the collector to the format's ``map_members``) maps each batch in the
+    ``map_ahead`` (set by the collector to the format's ``map_batch``) maps each batch in the
     read-ahead thread too, from the very tables written to the canonical file: the next batch is
     read *and* mapped while the current one is inserted, so PostgreSQL, the mapping and DuckDB's
     insert use both cores. The result rides in ``FetchedFile.mapped``; the landed copy stays the

@@ -23,18 +23,20 @@ from eur_pipeline.compliance.privacy import body_expression, extra_expression, s
 from eur_pipeline.compliance.settings import BodyMode
 from eur_pipeline.errors import QuarantineError
 from eur_pipeline.faults import fault_point
-from eur_pipeline.formats.base import ParseResult
+from eur_pipeline.formats.base import DIGEST_COLUMN, ParseResult
 from eur_pipeline.warehouse.connection import content_claim, transaction
 from eur_pipeline.warehouse.lake import serial_section, upstream_claim
 from eur_pipeline.warehouse.ledger import FileIdentity, forget_file, insert_file, ledger_status, record_sighting
 
 
-def _record_columns(mode: BodyMode) -> str:
+def _record_columns(mode: BodyMode, batch: pa.RecordBatch) -> str:
     """The batch's columns as stored: thread_id as its thread key (trimmed, '' as NULL, so transforms
-    match it as stored), the body as the privacy mode says, and the digest messages fold on."""
+    match it as stored), the body as the privacy mode says, and the digest messages fold on (the
+    batch's own when it carries one)."""
+    digest = DIGEST_COLUMN if DIGEST_COLUMN in batch.schema.names else "sha256(body)"
     return (
         "record_no, direction, sent_at, nullif(trim(thread_id), ''), sender, sender_resource, recipient, "
-        f"recipient_resource, {body_expression(mode)}, {extra_expression(mode)}, sha256(body)"
+        f"recipient_resource, {body_expression(mode)}, {extra_expression(mode)}, {digest}"
     )
 
 
@@ -85,7 +87,6 @@ def _load_claimed(
 ) -> LoadOutcome:
     result = ParseResult()
     mode = stored_mode(con)
-    columns = _record_columns(mode)
     try:
         with transaction(con):
             if replace:
@@ -93,6 +94,7 @@ def _load_claimed(
             loaded = 0
             upstream = carries_upstream_ids(ident.format)
             for batch in parse(result):
+                columns = _record_columns(mode, batch)
                 # Read through DuckDB's replacement scan of the local ``batch``: a ``register``ed view
                 # keeps its Arrow batch alive until COMMIT (memory grew with the file size).
                 if upstream:

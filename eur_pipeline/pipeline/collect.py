@@ -30,7 +30,7 @@ from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, pa
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.ledger_view import SourceLedger
 from eur_pipeline.sources.registry import open_source, source_format
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import sharing_cores, transaction
 from eur_pipeline.warehouse.lake import source_claim
 from eur_pipeline.warehouse.ledger import (
     FileIdentity,
@@ -234,6 +234,8 @@ def collect_source(
             fmt = get_format(source_format(cfg))
             if hasattr(src, "map_ahead") and hasattr(fmt, "map_batch"):
                 src.map_ahead = fmt.map_batch  # the source maps each batch in its read-ahead thread
+            if getattr(src, "reads_ahead", False):  # that thread takes a core from the loading connection
+                claimed.enter_context(sharing_cores(con, helpers=1))
             resume = getattr(src, "resume", None)
             if resume is not None:  # a database source: batches follow the watermark, one lake writer at a time
                 claimed.enter_context(source_claim(con, cfg.name))

@@ -398,6 +398,7 @@ def main() -> None:
     print(f"  [{verdict(many_records > 0)}] {MANY_FILES:,} pending files collected in 1 run, {per_file_ms:.1f} ms/file")
     print(f"bench took {time.perf_counter() - started:.0f} s")
     sftp_bench()
+    lake_bench()
     from bench import search  # search latency and indexing cost (compliance)
 
     search.main()
@@ -414,6 +415,14 @@ def sftp_bench() -> None:
         return
     print()
     sftp_download.main([])
+
+
+def lake_bench() -> None:
+    """The DuckLake warehouse against the DuckDB file (bench/lake.py); needs the local PostgreSQL."""
+    print()
+    from bench import lake
+
+    lake.main()
 
 
 def helper(args: list[str]) -> None:

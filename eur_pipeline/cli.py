@@ -57,15 +57,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_demo(Path(args.dir), conversations=args.conversations, users=args.users, days=args.days)
 
 
+def _warehouse_exists(target: object) -> bool:
+    from eur_pipeline.warehouse.connection import warehouse_exists
+
+    return warehouse_exists(target)  # type: ignore[arg-type]
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from eur_pipeline.config.loader import load_config
     from eur_pipeline.output import write_rows
-    from eur_pipeline.warehouse.connection import connect
+    from eur_pipeline.warehouse.connection import connect, warehouse_exists
 
     config = load_config(args.config)
-    if not config.warehouse.exists():
+    if not warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     con = connect(config.warehouse, read_only=True, wait_seconds=args.wait)
     try:
@@ -77,6 +83,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
     finally:
         con.close()
     write_rows(headers, rows, args.format, tz=None if args.utc else ZoneInfo(config.timezone))
+    return 0
+
+
+def cmd_warehouse_copy(args: argparse.Namespace) -> int:
+    from eur_pipeline.config.loader import load_config
+    from eur_pipeline.warehouse.copy import copy_warehouse
+
+    source, destination = load_config(args.config), load_config(args.to)
+    report = copy_warehouse(source.warehouse, destination.warehouse)
+    print(f"{source.warehouse} -> {destination.warehouse}: {report.summary()}")
     return 0
 
 
@@ -141,7 +157,7 @@ def cmd_mail_reports(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if config.mail is None:
         raise ConfigError(f"{find_config_path(args.config)}: no mail: block (smtp_host, sender, recipients)")
-    if not config.warehouse.exists():
+    if not _warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     con = open_warehouse(config.warehouse, wait_seconds=args.wait)
     try:
@@ -164,7 +180,7 @@ def _compliance_warehouse(args: argparse.Namespace):  # type: ignore[no-untyped-
     from eur_pipeline.config.loader import load_config
 
     config = load_config(args.config)
-    if not config.warehouse.exists():
+    if not _warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     return config, open_private_warehouse(config, wait_seconds=args.wait, actor=args.actor)
 
@@ -249,7 +265,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from eur_pipeline.config.loader import load_config
 
     config = load_config(args.config)
-    if not config.warehouse.exists():
+    if not _warehouse_exists(config.warehouse):
         raise EurError(f"warehouse {config.warehouse} does not exist yet: run `eur-pipeline run` first")
     report, synced = run_purge(config, wait_seconds=args.wait, actor=args.actor)
     counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}
@@ -299,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--utc", action="store_true", help="show instants in UTC (default: the configured timezone)")
     p.add_argument("query")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("warehouse", help="warehouse administration")
+    wsub = p.add_subparsers(dest="action", required=True)
+    w = wsub.add_parser("copy", help="copy this DuckDB-file warehouse into the (empty) warehouse of another config")
+    w.add_argument("--config", help=config_help)
+    w.add_argument("--to", required=True, metavar="CONFIG", help="eur.yaml whose warehouse receives the copy")
+    w.set_defaults(func=cmd_warehouse_copy)
 
     p = sub.add_parser("mail-reports", help="mail each mail.recipients entry its scope's report for a period")
     p.add_argument("--config", help=config_help)

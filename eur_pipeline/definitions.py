@@ -20,6 +20,7 @@ from eur_pipeline.defs.checks import FULL_SWEEP, build_checks
 from eur_pipeline.defs.compliance import COMPLIANCE_ASSETS, PURGE_SCHEDULE, eur_purge_job
 from eur_pipeline.defs.jobs import JOBS
 from eur_pipeline.defs.mail import budget_alerts, budget_within_limits, build_mail_schedules, mail_reports_job
+from eur_pipeline.defs.maintenance import MAINTENANCE_JOBS, build_maintenance_schedules
 from eur_pipeline.defs.recovery import RECOVERY_JOBS
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.defs.sensors import build_schedules, build_sensors
@@ -50,8 +51,13 @@ def build_definitions(config_path: str | None = None, loggers: dict | None = Non
     return dg.Definitions(
         assets=[*ALL_ASSETS, *COMPLIANCE_ASSETS, budget_alerts],
         asset_checks=[*build_checks(config), budget_within_limits],
-        jobs=[PIPELINE_JOB, *JOBS, eur_purge_job, mail_reports_job, *RECOVERY_JOBS],
-        schedules=[*build_schedules(config, PIPELINE_JOB), PURGE_SCHEDULE, *build_mail_schedules(config)],
+        jobs=[PIPELINE_JOB, *JOBS, eur_purge_job, mail_reports_job, *RECOVERY_JOBS, *MAINTENANCE_JOBS],
+        schedules=[
+            *build_schedules(config, PIPELINE_JOB),
+            PURGE_SCHEDULE,
+            *build_mail_schedules(config),
+            *build_maintenance_schedules(config),
+        ],
         sensors=[
             *build_sensors(config, PIPELINE_JOB),
             dg.AutomationConditionSensorDefinition(

@@ -9,7 +9,7 @@ import dagster as dg
 
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import find_config_path, load_config
-from eur_pipeline.warehouse.connection import WarehouseLockedError, connect
+from eur_pipeline.warehouse.connection import WarehouseLockedError, connect, warehouse_exists
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 
@@ -42,7 +42,7 @@ def _ingest_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 
 
 def warehouse_summary(config: EurConfig) -> str:
-    if not config.warehouse.exists():
+    if not warehouse_exists(config.warehouse):
         return "warehouse: (not created)"
     con = connect(config.warehouse, read_only=True, wait_seconds=30)
     try:

@@ -15,8 +15,8 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.config.loader import load_config
 from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.warehouse.migrations import open_warehouse
+from eur_pipeline_tests.backends import lake_config, warehouse_spec
 
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
@@ -40,8 +40,32 @@ def chat(thread: str, ts: str, sender: str, recipients: list[str], body: str) ->
     return rows
 
 
+@pytest.fixture(params=["file", pytest.param("lake", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which warehouse a test runs on: every test using ``make_config`` / ``warehouse`` runs on both
+    (``-m "not postgres"`` keeps to the DuckDB file)."""
+    if request.param == "lake" and request.node.get_closest_marker("file_warehouse"):
+        pytest.skip("about the DuckDB file itself")
+    return str(request.param)
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., EurConfig]:
+def warehouse_value(backend: str, tmp_path: Path) -> Iterator[object]:
+    """The eur.yaml ``warehouse:`` value for this test's backend (a lake gets a database of its own)."""
+    with warehouse_spec(backend, tmp_path) as value:
+        yield value
+
+
+@pytest.fixture
+def warehouse_target(warehouse_value: object, tmp_path: Path) -> object:
+    """What ``connect`` / ``open_warehouse`` take for this test's backend."""
+    if isinstance(warehouse_value, dict):
+        return lake_config(warehouse_value["ducklake"].split("dbname=")[1].split()[0], tmp_path / "lake")
+    return Path(str(warehouse_value))
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, warehouse_value: object) -> Callable[..., EurConfig]:
     """Write an eur.yaml with one local drop folder (``tmp_path/incoming``) and load it."""
 
     def _make(**overrides: object) -> EurConfig:
@@ -56,7 +80,7 @@ def make_config(tmp_path: Path) -> Callable[..., EurConfig]:
             "on_success": "keep",
         }
         source.update(overrides.pop("source", {}))  # type: ignore[arg-type]
-        raw = {"warehouse": "./wh.duckdb", "landing_dir": "./landing", "sources": [source], **overrides}
+        raw = {"warehouse": warehouse_value, "landing_dir": "./landing", "sources": [source], **overrides}
         path = tmp_path / "eur.yaml"
         path.write_text(yaml.safe_dump(raw), encoding="utf-8")
         return load_config(path)
@@ -65,8 +89,8 @@ def make_config(tmp_path: Path) -> Callable[..., EurConfig]:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = open_warehouse(tmp_path / "wh.duckdb")
+def warehouse(warehouse_target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = open_warehouse(warehouse_target)
     yield con
     con.close()
 

@@ -7,8 +7,9 @@ ALTER TABLE message_records ADD COLUMN IF NOT EXISTS body_sha256 VARCHAR;
 UPDATE message_records SET body_sha256 = sha256(body) WHERE body IS NOT NULL;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS body_sha256 VARCHAR;
 UPDATE messages SET body_sha256 = sha256(body) WHERE body IS NOT NULL;
+-- (EXCEPT, not ON CONFLICT: the same file serves a DuckLake warehouse, which has no keys)
 INSERT INTO pending_threads SELECT DISTINCT thread_id, 'messages' FROM messages WHERE thread_id IS NOT NULL
-ON CONFLICT DO NOTHING;
+EXCEPT SELECT thread_id, stage FROM pending_threads;
 
 -- Who did what: search, export, hold changes, purge, privacy mode changes, reprocess, rebuild, mail.
 CREATE TABLE IF NOT EXISTS audit_log (

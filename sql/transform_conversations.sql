@@ -19,6 +19,8 @@ FROM messages
 WHERE thread_id IN (SELECT thread_id FROM _touched)
 GROUP BY thread_id;
 
-INSERT INTO pending_threads SELECT thread_id, 'billing' FROM _touched ON CONFLICT DO NOTHING;
+INSERT INTO pending_threads
+SELECT thread_id, 'billing' FROM _touched
+EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'billing';
 DELETE FROM pending_threads WHERE stage = 'conversations' AND thread_id IN (SELECT thread_id FROM _touched);
 DROP TABLE _touched;

@@ -27,6 +27,8 @@ FROM (
 )
 GROUP BY thread, sender, sent_at, body_sha256;
 
-INSERT INTO pending_threads SELECT thread_id, 'conversations' FROM _touched ON CONFLICT DO NOTHING;
+INSERT INTO pending_threads
+SELECT thread_id, 'conversations' FROM _touched
+EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'conversations';
 DELETE FROM pending_threads WHERE stage = 'messages' AND thread_id IN (SELECT thread_id FROM _touched);
 DROP TABLE _touched;

@@ -31,7 +31,8 @@ from eur_pipeline.billing.budgets import sync_budget_lines
 from eur_pipeline.billing.directory import Directory, extension_of, load_directory
 from eur_pipeline.billing.rates import Rates, load_rates
 from eur_pipeline.config import EurConfig
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
+from eur_pipeline.warehouse.settings import set_setting
 from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
@@ -153,13 +154,6 @@ def billing_rows(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, pairs: p
     return pa.Table.from_pydict(columns, schema=BILLING_SCHEMA)
 
 
-def _set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
-    con.execute(
-        "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )
-
-
 def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending: int) -> dict[str, datetime | date]:
     """Where the data of the threads in ``_billing_pending`` lies: UTC instants ``lo``..``hi`` bounding
     their messages (their conversations' first and last) and the periods ``first``..``last`` between,
@@ -192,12 +186,17 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
     """
     inputs = BillingInputs.from_config(config)
     fingerprint = inputs.fingerprint()
+    with serial_section(con):  # on a lake, one writer rebuilds billing rows at a time
+        return _refresh_billing(con, inputs, fingerprint, full)
+
+
+def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fingerprint: str, full: bool) -> int:
     tz = inputs.timezone
     with transaction(con):
         stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
         full = full or stored != [(fingerprint,)]
         sync_budget_lines(con, inputs.rates)  # budgets change no cost, but budget_status reads them
-        pending = con.sql("SELECT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
+        pending = con.sql("SELECT DISTINCT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
         if not full and pending.num_rows == 0:
             return 0
         # a full rebuild reads every thread: no queue to match each row against (memory under the cap)
@@ -240,8 +239,8 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
             )
             if full:  # the inputs changed (or a full rebuild): the stored directory follows them
                 inputs.directory.store(con)
-            _set_setting(con, "billing.fingerprint", fingerprint)
-            _set_setting(con, "timezone", tz)
+            set_setting(con, "billing.fingerprint", fingerprint)
+            set_setting(con, "timezone", tz)
         finally:
             for name in ("_billing_pending", "_billing_rows", "_billing_touched", "_user_aliases"):
                 with contextlib.suppress(duckdb.Error):

@@ -17,7 +17,8 @@ from eur_pipeline.compliance.dates import check_range
 from eur_pipeline.compliance.sql import first_row
 from eur_pipeline.errors import ConfigError, UsageError
 from eur_pipeline.formats.avaya_presence import split_jid
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
+from eur_pipeline.warehouse.lake import lake_conninfo
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,25 @@ def add_hold(
     if not reason.strip():
         raise ConfigError("--reason: say why the hold is placed (e.g. a matter or ticket number)")
     who = audit.current_actor(actor)
-    with transaction(con):
-        row = first_row(
-            con.execute(
-                f"""INSERT INTO legal_holds (user_jid, from_date, to_date, reason, created_at, created_by)
-               VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}""",
-                [jid, start, end, reason.strip(), datetime.now(UTC), who],
+    values = [jid, start, end, reason.strip(), datetime.now(UTC), who]
+    with serial_section(con), transaction(con):
+        if lake_conninfo(con) is None:  # the sequence numbers it
+            row = first_row(
+                con.execute(
+                    f"""INSERT INTO legal_holds (user_jid, from_date, to_date, reason, created_at, created_by)
+                   VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}""",
+                    values,
+                )
             )
-        )
+        else:  # a lake has no sequences (nor RETURNING): the next number, alone in the serial section
+            row = first_row(con.execute("SELECT coalesce(max(hold_id), 0) + 1 FROM legal_holds"))
+            assert row is not None
+            con.execute(
+                """INSERT INTO legal_holds (hold_id, user_jid, from_date, to_date, reason, created_at, created_by)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                [row[0], *values],
+            )
+            row = first_row(con.execute(f"SELECT {_COLUMNS} FROM legal_holds WHERE hold_id = ?", [row[0]]))
         hold = Hold(*row)  # type: ignore[misc]
         detail = {"hold_id": hold.hold_id, "user": jid, "from": start, "to": end, "reason": hold.reason}
         audit.record(con, "hold_add", detail, who)
@@ -84,18 +96,17 @@ def list_holds(con: duckdb.DuckDBPyConnection, include_released: bool = True) ->
 
 def release_hold(con: duckdb.DuckDBPyConnection, hold_id: int, actor: str | None = None) -> Hold:
     who = audit.current_actor(actor)
-    with transaction(con):
+    with serial_section(con), transaction(con):  # an UPDATE: one lake writer at a time
         row = first_row(con.execute(f"SELECT {_COLUMNS} FROM legal_holds WHERE hold_id = ?", [hold_id]))
         if row is None:
             raise UsageError(f"no legal hold {hold_id} (see `eur-pipeline hold list`)")
         if row[7] is not None:
             raise UsageError(f"legal hold {hold_id} was already released at {row[7]} by {row[8]}")
-        row = first_row(
-            con.execute(
-                f"UPDATE legal_holds SET released_at = ?, released_by = ? WHERE hold_id = ? RETURNING {_COLUMNS}",
-                [datetime.now(UTC), who, hold_id],
-            )
+        con.execute(  # no RETURNING: a lake has none
+            "UPDATE legal_holds SET released_at = ?, released_by = ? WHERE hold_id = ?",
+            [datetime.now(UTC), who, hold_id],
         )
+        row = first_row(con.execute(f"SELECT {_COLUMNS} FROM legal_holds WHERE hold_id = ?", [hold_id]))
         hold = Hold(*row)  # type: ignore[misc]
         audit.record(con, "hold_release", {"hold_id": hold_id, "user": hold.user_jid}, who)
     return hold

@@ -23,7 +23,8 @@ from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.settings import BodyMode
 from eur_pipeline.compliance.sql import count_of, first_row
 from eur_pipeline.errors import UsageError
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
+from eur_pipeline.warehouse.settings import set_setting
 
 SETTING = "privacy.bodies"
 MODES: tuple[BodyMode, ...] = ("keep", "hash", "drop")
@@ -84,6 +85,17 @@ def enforce_mode(
     before = stored_mode(con)
     if before == mode and _mode_recorded(con):
         return None
+    with serial_section(con):  # rewrites rows: one lake writer at a time
+        change = _switch_mode(con, mode, actor)
+    if change is not None and mode != "keep" and index_dir is not None:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    return change
+
+
+def _switch_mode(con: duckdb.DuckDBPyConnection, mode: BodyMode, actor: str | None) -> ModeChange | None:
+    before = stored_mode(con)  # again, in the serial section: another writer may have switched meanwhile
+    if before == mode and _mode_recorded(con):
+        return None
     with transaction(con):
         records = messages = rejects = 0
         if mode != "keep":
@@ -92,10 +104,7 @@ def enforce_mode(
             messages = _rewrite(con, "messages", mode)
             rejects = _rewrite_raw(con, mode)
             con.execute("DELETE FROM search_indexed")
-        con.execute(
-            "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [SETTING, mode],
-        )
+        set_setting(con, SETTING, mode)
         change = ModeChange(before, mode, records, messages, rejects)
         audit.record(
             con,
@@ -103,8 +112,6 @@ def enforce_mode(
             {"from": before, "to": mode, "records": records, "messages": messages, "rejected_records": rejects},
             actor,
         )
-    if mode != "keep" and index_dir is not None:
-        shutil.rmtree(index_dir, ignore_errors=True)
     return change
 
 

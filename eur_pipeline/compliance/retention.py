@@ -23,7 +23,7 @@ from eur_pipeline.compliance.search_index import SyncReport, sync
 from eur_pipeline.compliance.settings import RetentionConfig
 from eur_pipeline.compliance.sql import count_of
 from eur_pipeline.config import EurConfig
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def purge(
         records_cutoff=_cutoff(now, retention.records_days),
         landing_cutoff=_cutoff(now, retention.landing_days),
     )
-    with transaction(con):
+    with serial_section(con), transaction(con):  # deletes and rewrites rows: one lake writer at a time
         con.execute("CREATE OR REPLACE TEMP TABLE _held AS SELECT DISTINCT message_id, thread_id FROM held_messages")
         con.execute("CREATE OR REPLACE TEMP TABLE _held_records AS SELECT file_id, record_no FROM held_records")
         con.execute("CREATE OR REPLACE TEMP TABLE _held_files AS SELECT DISTINCT file_id FROM _held_records")

@@ -26,7 +26,7 @@ import tantivy
 from eur_pipeline.compliance.at_rest import make_private_dir, restrict
 from eur_pipeline.compliance.privacy import stored_mode
 from eur_pipeline.compliance.sql import count_of
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
 
 TOKENIZER = "eur_words"
 FORMAT_VERSION = "2"  # bump when the schema changes: the next sync rebuilds
@@ -82,7 +82,14 @@ class SyncReport:
 
 def sync(con: duckdb.DuckDBPyConnection, path: Path) -> SyncReport:
     """Bring the index at ``path`` in step with the warehouse's messages (incremental; rebuilt when
-    documents must go). Without ``privacy.bodies: keep`` there is no index: it is removed."""
+    documents must go). Without ``privacy.bodies: keep`` there is no index: it is removed.
+
+    On a lake in the serial section: ``search_indexed`` must match the index, and a rebuild deletes it."""
+    with serial_section(con):
+        return _sync(con, path)
+
+
+def _sync(con: duckdb.DuckDBPyConnection, path: Path) -> SyncReport:
     if stored_mode(con) != "keep":
         shutil.rmtree(path, ignore_errors=True)
         with transaction(con):

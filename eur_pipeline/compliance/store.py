@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 
@@ -18,6 +19,22 @@ from eur_pipeline.compliance.retention import PurgeReport, apply_retention
 from eur_pipeline.compliance.search_index import SyncReport
 from eur_pipeline.config import EurConfig
 from eur_pipeline.warehouse.migrations import open_warehouse
+from eur_pipeline.warehouse.target import LakeConfig
+
+
+def _erase_history(config: EurConfig, wait_seconds: float, on_wait: Callable[[str], None] | None) -> None:
+    """After an erasure, with no connection open: a DuckDB file is rewritten; a lake's snapshots and
+    files that still hold the erased values are deleted (``warehouse.maintenance.erase_history``)."""
+    if isinstance(config.warehouse, LakeConfig):
+        from eur_pipeline.warehouse.maintenance import erase_history
+
+        con = open_warehouse(config.warehouse, wait_seconds=wait_seconds, on_wait=on_wait)
+        try:
+            erase_history(con)
+        finally:
+            con.close()
+    else:
+        compact_warehouse(config.warehouse)
 
 
 def open_private_warehouse(
@@ -29,12 +46,17 @@ def open_private_warehouse(
     """A migrated read-write connection; the warehouse (and its WAL), landing folder and index are
     owner-only, and the warehouse stores bodies as ``config.privacy.bodies`` says."""
     owner_only_umask()
-    if not config.warehouse.parent.exists():  # an existing folder (e.g. a home) is the user's to set
+    lake = isinstance(config.warehouse, LakeConfig)
+    if not lake and not config.warehouse.parent.exists():  # an existing folder (e.g. a home) is the user's to set
         make_private_dir(config.warehouse.parent)
     con = open_warehouse(config.warehouse, wait_seconds=wait_seconds, on_wait=on_wait)
     try:
-        for path in (config.warehouse, config.warehouse.with_name(config.warehouse.name + ".wal")):
-            restrict(path)
+        if isinstance(config.warehouse, LakeConfig):  # a local data path is created 0700 by the lake
+            if config.warehouse.is_local:
+                restrict(Path(config.warehouse.data_path))
+        else:
+            for path in (config.warehouse, config.warehouse.with_name(config.warehouse.name + ".wal")):
+                restrict(path)
         if config.landing_dir.exists():
             with contextlib.suppress(OSError):  # a read-only landing folder is reported, with its path, by collection
                 restrict(config.landing_dir)
@@ -43,8 +65,8 @@ def open_private_warehouse(
         con.close()
         raise
     if change is not None and change.records + change.messages + change.rejects:
-        con.close()  # the old bodies are still in the file's freed blocks
-        compact_warehouse(config.warehouse)
+        con.close()  # the old bodies are still in the file's freed blocks (a lake's older snapshots)
+        _erase_history(config, wait_seconds, on_wait)
         con = open_warehouse(config.warehouse, wait_seconds=wait_seconds, on_wait=on_wait)
     return con
 
@@ -63,5 +85,5 @@ def run_purge(
     finally:
         con.close()
     if report.erased_anything:
-        compact_warehouse(config.warehouse)
+        _erase_history(config, wait_seconds, on_wait)
     return report, synced

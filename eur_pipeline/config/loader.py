@@ -27,6 +27,7 @@ from eur_pipeline.config.messages import key_path, validation_message
 from eur_pipeline.config.model import EurConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.sources.registry import validate_source_options
+from eur_pipeline.warehouse.target import LakeConfig
 
 # keys of a source whose ${VAR} may stay unset until something connects to that source (secrets)
 _LAZY_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
@@ -79,6 +80,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 
     defaults = {"warehouse": "./data/warehouse.duckdb", "landing_dir": "./data/landing"}
     out = {k: (resolve(v) if k in _PATH_KEYS else v) for k, v in {**defaults, **raw}.items()}
+    lake = out.get("warehouse")
+    if isinstance(lake, dict) and isinstance(lake.get("data_path"), str) and "://" not in lake["data_path"]:
+        out["warehouse"] = {**lake, "data_path": resolve(lake["data_path"]).rstrip("/") + "/"}
     mail = out.get("mail")
     if isinstance(mail, dict) and mail.get("ca_file"):
         out["mail"] = {**mail, "ca_file": resolve(mail["ca_file"])}
@@ -106,6 +110,13 @@ def parse_config(raw: Any, path: Path, base: Path | None = None) -> EurConfig:
         config = EurConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {validation_message(exc, EurConfig)}") from None
+    if isinstance(config.warehouse, LakeConfig):
+        from eur_pipeline.warehouse.lake import check_extensions
+
+        try:
+            check_extensions()
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     for i, source in enumerate(config.sources):
         try:
             validate_source_options(source)

@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from eur_pipeline.compliance.settings import PrivacyConfig, RetentionConfig
 from eur_pipeline.config.mail import MailConfig
 from eur_pipeline.errors import ConfigError
+from eur_pipeline.warehouse.target import LakeConfig
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|dsn", re.IGNORECASE)
 
@@ -66,7 +67,7 @@ class SourceConfig(BaseModel):
 class EurConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    warehouse: Path = Path("./data/warehouse.duckdb")
+    warehouse: Path | LakeConfig = Path("./data/warehouse.duckdb")  # a DuckDB file, or a DuckLake mapping
     landing_dir: Path = Path("./data/landing")
     reports_dir: Path | None = None
     extension_length: int = Field(default=5, ge=5, le=10)
@@ -80,6 +81,19 @@ class EurConfig(BaseModel):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     search_index: Path | None = None  # full-text index folder (default: beside the warehouse)
     sources: list[SourceConfig] = Field(default_factory=list)
+
+    @field_validator("warehouse", mode="before")
+    @classmethod
+    def _warehouse_form(cls, value: Any) -> Any:
+        """A mapping is a lake: report its own first problem (not the union's of both forms)."""
+        if isinstance(value, dict):
+            try:
+                return LakeConfig.model_validate(value)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                key = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -104,11 +118,13 @@ class EurConfig(BaseModel):
 
     @property
     def resolved_reports_dir(self) -> Path:
-        return self.reports_dir or self.warehouse.parent / "reports"
+        beside = self.warehouse.parent if isinstance(self.warehouse, Path) else self.landing_dir.parent
+        return self.reports_dir or beside / "reports"
 
     @property
     def resolved_search_index(self) -> Path:
-        return self.search_index or self.warehouse.parent / "search-index"
+        beside = self.warehouse.parent if isinstance(self.warehouse, Path) else self.landing_dir.parent
+        return self.search_index or beside / "search-index"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

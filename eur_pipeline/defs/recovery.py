@@ -66,7 +66,8 @@ def reprocess_files(context: dg.OpExecutionContext, config: ReprocessConfig, eur
 def rebuild_from_landing(context: dg.OpExecutionContext, config: RebuildConfig, eur: EurResource) -> dg.Output[None]:
     cfg = eur.load()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    into = Path(config.into) if config.into else cfg.warehouse.with_name(f"rebuilt-{stamp}.duckdb")
+    beside = cfg.warehouse.parent if isinstance(cfg.warehouse, Path) else cfg.landing_dir.parent  # a lake: no file
+    into = Path(config.into) if config.into else beside / f"rebuilt-{stamp}.duckdb"
     report = rebuild(cfg, into, actor=_actor(context))
     context.log.info(f"rebuilt warehouse: {into}")
     return _finish(context, report, f"rebuilt {into}:")

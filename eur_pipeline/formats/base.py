@@ -29,6 +29,11 @@ MESSAGE_RECORD_SCHEMA = pa.schema(
     ]
 )
 
+# A batch may carry one more column after the record columns: the body's hex sha256, computed where
+# the batch was made (a database batch's mapping, on the read-ahead thread) so the loader's single
+# writing thread does not hash every body again.
+DIGEST_COLUMN = "body_sha256"
+
 REJECT_SCHEMA = pa.schema(
     [
         pa.field("record_no", pa.int64(), nullable=False),

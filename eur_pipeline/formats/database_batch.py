@@ -3,7 +3,8 @@ and ``unit.json``), and turning a mapping query's result into record batches.
 
 The database formats map rows to records in SQL on a private in-memory DuckDB (vectorized: a
 batch of 50,000 rows is a few joins, not 50,000 trips through Python). The result has the record
-columns (``sent_us`` as epoch microseconds) plus ``reason``: rows with a reason are rejects.
+columns (``sent_us`` as epoch microseconds) plus ``reason``: rows with a reason are rejects, and
+the body's digest (``DIGEST_COLUMN``), hashed there, off the loader's writing thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eur_pipeline.errors import QuarantineError
-from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
+from eur_pipeline.formats.base import DIGEST_COLUMN, MESSAGE_RECORD_SCHEMA, ParseResult
 from eur_pipeline.sources.database import UNIT_MEMBER
 
 MAX_MEMBER_BYTES = 4 << 30
@@ -84,7 +85,8 @@ def run_mapping(
         for name, table in tables.items():
             if table is not None:
                 con.register(name, table)
-        return con.sql(sql, params=params).to_arrow_table()
+        digested = f"SELECT *, sha256(body) AS {DIGEST_COLUMN} FROM ({sql.strip().rstrip(';')})"
+        return con.sql(digested, params=params).to_arrow_table()
     finally:
         con.close()
 
@@ -97,9 +99,10 @@ def emit(mapped: pa.Table, result: ParseResult, batch_size: int) -> Iterator[pa.
     records = mapped.filter(pc.invert(rejected))
     sent = records.column("sent_us").cast(pa.int64()).cast(MESSAGE_RECORD_SCHEMA.field("sent_at").type)
     records = records.append_column("sent_at", sent)
-    table = pa.Table.from_arrays(
-        [records.column(f.name).cast(f.type) for f in MESSAGE_RECORD_SCHEMA], schema=MESSAGE_RECORD_SCHEMA
-    )
+    schema = MESSAGE_RECORD_SCHEMA
+    if DIGEST_COLUMN in records.column_names:
+        schema = schema.append(pa.field(DIGEST_COLUMN, pa.string()))
+    table = pa.Table.from_arrays([records.column(f.name).cast(f.type) for f in schema], schema=schema)
     result.records_seen = mapped.num_rows
     for batch in table.to_batches(max_chunksize=batch_size):
         if batch.num_rows:

@@ -7,6 +7,7 @@ content (or by an unchanged name/size/mtime) and loads nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +30,8 @@ from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, pa
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
 from eur_pipeline.sources.ledger_view import SourceLedger
 from eur_pipeline.sources.registry import open_source, source_format
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import sharing_cores, transaction
+from eur_pipeline.warehouse.lake import source_claim
 from eur_pipeline.warehouse.ledger import (
     FileIdentity,
     file_id_of,
@@ -228,12 +230,15 @@ def collect_source(
     report = SourceReport(cfg.name)
     wanted = set(names) if names is not None else None
     try:
-        with open_source(cfg) as src:
+        with open_source(cfg) as src, contextlib.ExitStack() as claimed:
             fmt = get_format(source_format(cfg))
             if hasattr(src, "map_ahead") and hasattr(fmt, "map_batch"):
                 src.map_ahead = fmt.map_batch  # the source maps each batch in its read-ahead thread
+            if getattr(src, "reads_ahead", False):  # that thread takes a core from the loading connection
+                claimed.enter_context(sharing_cores(con, helpers=1))
             resume = getattr(src, "resume", None)
-            if resume is not None:
+            if resume is not None:  # a database source: batches follow the watermark, one lake writer at a time
+                claimed.enter_context(source_claim(con, cfg.name))
                 resume(SourceLedger(con, cfg.name))
             listing = src.list_files()
             if wanted is not None:

@@ -20,6 +20,9 @@ from datetime import datetime, timedelta
 
 import duckdb
 
+from eur_pipeline.warehouse.connection import serial_section, transaction
+from eur_pipeline.warehouse.settings import set_setting
+
 EXAMPLES = 20
 # A scoped check re-reads the files collected this long before its watermark: collected_at is taken
 # when a download starts, so files committed in one run need not be stamped in commit order.
@@ -310,10 +313,8 @@ def run_scoped(con: duckdb.DuckDBPyConnection, name: str, full: bool = False) ->
         sql = "SELECT count(*) FROM pending_threads WHERE list_contains(?, stage)"
         waiting = con.execute(sql, [list(stages)]).fetchall()[0][0]
     if not findings and not waiting and newest is not None:
-        con.execute(
-            "INSERT INTO eur_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [_key(name), newest.isoformat()],
-        )
+        with serial_section(con), transaction(con):
+            set_setting(con, _key(name), newest.isoformat())
     return findings, since
 
 

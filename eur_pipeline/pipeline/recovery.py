@@ -115,7 +115,7 @@ def rebuild(config: EurConfig, into: Path, actor: str | None = None) -> Recovery
     started = time.monotonic()
     if into.exists():
         raise UsageError(f"{into} already exists; rebuild writes a new warehouse (choose another --into)")
-    if into.resolve() == config.warehouse.resolve():
+    if isinstance(config.warehouse, Path) and into.resolve() == config.warehouse.resolve():
         raise UsageError(f"{into} is the configured warehouse; rebuild into a new file")
     formats = {s.name: s.format for s in config.sources}
     backups, sightings = list_backups(config.landing_dir, formats)

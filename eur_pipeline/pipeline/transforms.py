@@ -1,6 +1,7 @@
 """Incremental SQL transforms: each consumes its stage of ``pending_threads`` in chunks of threads,
 one transaction per chunk, so a crash leaves the rest of the queue intact and the next run redoes
-exactly the unfinished threads."""
+exactly the unfinished threads. On a lake the stages run in its serial section: two writers never
+refresh the same thread at once (which DuckLake would let both commit)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ import logging
 import duckdb
 
 from eur_pipeline.faults import fault_point
-from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.connection import serial_section, transaction
 from eur_pipeline.warehouse.sql_files import read_sql
 
 log = logging.getLogger(__name__)
 
 
 def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
-    row = con.execute("SELECT count(*) FROM pending_threads WHERE stage = ?", [stage]).fetchone()
+    # DISTINCT: on a lake two loads may queue the same thread at once (no key to refuse the second)
+    row = con.execute("SELECT count(DISTINCT thread_id) FROM pending_threads WHERE stage = ?", [stage]).fetchone()
     return int(row[0]) if row else 0
 
 
 # The per-thread list aggregates cannot spill to disk, so the threads of one transaction are bounded:
 # memory stays flat under the writer's DuckDB cap whatever the size of the file that queued them.
-# Threads differ in size (a room with 100,000 messages is one thread), so a chunk that still runs out
-# of memory is rolled back and retried with half as many threads, down to one.
-THREADS_PER_CHUNK = 25_000
+# 10,000: DuckDB 1.5.5 (pinned for the lake's extension wheels) needs more memory for them than 2.0 did:
+# 25,000 threads of the large bench archive ran out of the 128 MB writer cap in the conversations stage.
+# Threads differ in size too (a room with 100,000 messages is one thread), so a chunk that still runs
+# out of memory is rolled back and retried with half as many threads, down to one.
+THREADS_PER_CHUNK = 10_000
 
 
 def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int:
@@ -32,24 +36,28 @@ def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int
     sql = read_sql(sql_file)
     refreshed = 0
     chunk = THREADS_PER_CHUNK
-    while touched := _pending(con, stage):
-        try:
-            with transaction(con):
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _touched AS "
-                    "SELECT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
-                    [stage, chunk],
-                )
-                con.execute(sql)
-                fault_point(f"transform:{stage}")
-        except duckdb.OutOfMemoryException:
-            if chunk == 1:
-                raise
-            chunk = max(1, chunk // 2)
-            log.info("%s: a chunk ran out of memory; retrying with %s threads per chunk", stage, f"{chunk:,}")
-            continue
-        refreshed += min(touched, chunk)
+    with serial_section(con):
+        while touched := _pending(con, stage):
+            try:
+                refreshed += _refresh_chunk(con, stage, sql, touched, chunk)
+            except duckdb.OutOfMemoryException:
+                if chunk == 1:
+                    raise
+                chunk = max(1, chunk // 2)
+                log.info("%s: a chunk ran out of memory; retrying with %s threads per chunk", stage, f"{chunk:,}")
     return refreshed
+
+
+def _refresh_chunk(con: duckdb.DuckDBPyConnection, stage: str, sql: str, touched: int, chunk: int) -> int:
+    with transaction(con):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _touched AS "
+            "SELECT DISTINCT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
+            [stage, chunk],
+        )
+        con.execute(sql)
+        fault_point(f"transform:{stage}")
+    return min(touched, chunk)
 
 
 def refresh_messages(con: duckdb.DuckDBPyConnection) -> int:

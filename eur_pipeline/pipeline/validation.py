@@ -14,6 +14,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eur_pipeline.warehouse.connection import reading_cursor
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -40,7 +42,7 @@ def check_conversations(con: duckdb.DuckDBPyConnection, chunk_rows: int = CHUNK_
 
     checked, failures = 0, []
     # A cursor of its own: streams committed rows whatever unfinished result the caller left on ``con``.
-    with con.cursor() as cursor:
+    with reading_cursor(con) as cursor:
         reader = cursor.sql(
             "SELECT * FROM conversations "
             "WHERE thread_id IN (SELECT thread_id FROM pending_threads WHERE stage = 'billing') ORDER BY thread_id"

@@ -5,7 +5,9 @@ canonical file; downstream of ``fetch`` the two are the same. A source never dec
 loaded; the collector (``eur_pipeline.pipeline.collect``) does, and calls ``complete`` only once the
 unit's data is committed. Optional members: ``default_format`` (the format of the units when the
 config names none) and ``resume(ledger)`` (called before listing with a read view of what the
-warehouse already holds from this source, for sources that list incrementally).
+warehouse already holds from this source, for sources that list incrementally), ``reads_ahead``
+(true when fetching keeps a thread of its own busy with the next unit: the loading connection then
+leaves it a core).
 """
 
 from __future__ import annotations

@@ -132,6 +132,7 @@ class DatabaseSource:
     table: ClassVar[str]
     id_column: ClassVar[str]
     int_columns: ClassVar[frozenset[str]] = frozenset()  # lower-case names read as int64; the rest is text
+    reads_ahead: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig) -> None:
         self.config = config

@@ -2,7 +2,8 @@
 
 ``check_format(name, samples)`` — for each sample file:
 
-* **round trip**: it parses into batches of exactly ``MESSAGE_RECORD_SCHEMA``; JIDs are bare,
+* **round trip**: it parses into batches of exactly ``MESSAGE_RECORD_SCHEMA`` (optionally followed
+  by ``DIGEST_COLUMN``, which must then be each body's hex sha256); JIDs are bare,
   trimmed and lower-cased; every reject has a reason; parsing it again gives the same records and
   rejects; loaded through the real loader, ``message_records`` holds exactly what was parsed and
   the ledger's counts agree;
@@ -32,32 +33,53 @@ import yaml
 
 from eur_pipeline.config import SourceConfig, load_config
 from eur_pipeline.errors import QuarantineError
-from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
+from eur_pipeline.formats.base import DIGEST_COLUMN, MESSAGE_RECORD_SCHEMA, ParseResult
 from eur_pipeline.formats.registry import get_format
 
 TABLES = ("archive_files", "message_records", "rejected_records", "messages", "conversations", "billing")
 
 
-def parse_all(format_name: str, path: Path) -> tuple[pa.Table, list[dict[str, Any]]]:
+def parse_batches(format_name: str, path: Path) -> tuple[list[pa.RecordBatch], list[dict[str, Any]]]:
+    """The batches exactly as the format yields them, and its rejects."""
     result = ParseResult()
-    batches = list(get_format(format_name).parse(path, result, batch_size=1000))
+    return list(get_format(format_name).parse(path, result, batch_size=1000)), result.rejects
+
+
+def parse_all(format_name: str, path: Path) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """The parsed records as one table of ``MESSAGE_RECORD_SCHEMA`` (a digest column dropped), and the rejects."""
+    batches, rejects = parse_batches(format_name, path)
+    records = [
+        pa.RecordBatch.from_arrays(b.columns[: len(MESSAGE_RECORD_SCHEMA)], schema=MESSAGE_RECORD_SCHEMA)
+        for b in batches
+    ]
     table = (
-        pa.Table.from_batches(batches, schema=MESSAGE_RECORD_SCHEMA) if batches else MESSAGE_RECORD_SCHEMA.empty_table()
+        pa.Table.from_batches(records, schema=MESSAGE_RECORD_SCHEMA) if records else MESSAGE_RECORD_SCHEMA.empty_table()
     )
-    return table, result.rejects
+    return table, rejects
+
+
+def batch_schema_problems(where: str, batches: list[pa.RecordBatch]) -> list[str]:
+    """Each batch is of the record schema, or of it plus a digest column that is each body's sha256."""
+    digested = MESSAGE_RECORD_SCHEMA.append(pa.field(DIGEST_COLUMN, pa.string()))
+    for batch in batches:
+        if batch.schema == digested:
+            bodies, digests = batch.column("body").to_pylist(), batch.column(DIGEST_COLUMN).to_pylist()
+            for body, digest in zip(bodies, digests, strict=True):
+                if digest != (None if body is None else hashlib.sha256(body.encode()).hexdigest()):
+                    return [f"{where}: {DIGEST_COLUMN} is not the body's sha256"]
+        elif batch.schema != MESSAGE_RECORD_SCHEMA:
+            return [f"{where}: batch schema differs from MESSAGE_RECORD_SCHEMA"]
+    return []
 
 
 def _round_trip(format_name: str, sample: Path, work: Path) -> list[str]:
-    problems: list[str] = []
     where = sample.name
     try:
+        batches, _ = parse_batches(format_name, sample)
         table, rejects = parse_all(format_name, sample)
     except QuarantineError as exc:
         return [f"{where}: a sample must parse, it was quarantined: {exc}"]
-    for batch in table.to_batches():
-        if batch.schema != MESSAGE_RECORD_SCHEMA:
-            problems.append(f"{where}: batch schema differs from MESSAGE_RECORD_SCHEMA")
-            break
+    problems = batch_schema_problems(where, batches)
     for column in ("sender", "recipient"):
         for jid in table.column(column).to_pylist():
             if not jid or jid != jid.strip().lower() or "/" in jid:

@@ -1,4 +1,6 @@
-"""Open the DuckDB warehouse: one writer process at a time, so a held lock is waited for with backoff."""
+"""Open the warehouse. A DuckDB file allows one writer process at a time, so a held lock is waited for
+with backoff; a DuckLake (``warehouse: {ducklake: ...}``) is opened by ``lake.connect_lake`` instead.
+Either way callers get a DuckDB connection whose unqualified table names are the warehouse's."""
 
 from __future__ import annotations
 
@@ -11,8 +13,26 @@ from pathlib import Path
 
 import duckdb
 
-from eur_pipeline.errors import EurError, WarehouseError
+from eur_pipeline.errors import WarehouseError
 from eur_pipeline.retry import Attempt, retry
+from eur_pipeline.warehouse.lake import (
+    WarehouseLockedError,
+    content_claim,
+    lake_exists,
+    reading_cursor,
+    serial_section,
+)
+from eur_pipeline.warehouse.target import LakeConfig, WarehouseTarget
+
+__all__ = [
+    "WarehouseLockedError",
+    "connect",
+    "content_claim",
+    "reading_cursor",
+    "serial_section",
+    "transaction",
+    "warehouse_exists",
+]
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +42,6 @@ DEFAULT_LOCK_WAIT_SECONDS = 600.0
 # aggregations spill to ``<warehouse>.tmp`` instead); 128 MB costs no measurable time on a 1.6M-record
 # load or an 11M-record warehouse (make bench). Override with EUR_DUCKDB_MEMORY_LIMIT (any DuckDB size, e.g. "2GB").
 WRITER_MEMORY_LIMIT = os.environ.get("EUR_DUCKDB_MEMORY_LIMIT", "128MB")
-
-
-class WarehouseLockedError(EurError):
-    """Another process kept the warehouse locked longer than we were willing to wait."""
 
 
 def _open_problem(path: Path, exc: BaseException) -> WarehouseError:
@@ -58,13 +74,23 @@ def _holder(exc: duckdb.Error) -> str:
     return f"process {match.group(1)}" if match else "another process"
 
 
+def warehouse_exists(target: WarehouseTarget) -> bool:
+    """Whether the warehouse was created already (a reader has nothing to open before the first run)."""
+    return lake_exists(target) if isinstance(target, LakeConfig) else Path(target).exists()
+
+
 def connect(
-    path: Path,
+    path: WarehouseTarget,
     read_only: bool = False,
     wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
     on_wait: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect, waiting with exponential backoff (0.2 s doubling to 10 s) while another process holds the lock."""
+    """Connect, waiting with exponential backoff (0.2 s doubling to 10 s) while another process holds the
+    lock of a DuckDB file. A lake never makes anyone wait to connect."""
+    if isinstance(path, LakeConfig):
+        from eur_pipeline.warehouse.lake import connect_lake
+
+        return connect_lake(path, read_only=read_only, memory_limit=WRITER_MEMORY_LIMIT)
     if path.is_dir():
         raise _open_problem(path, IsADirectoryError(str(path)))
     if not read_only:
@@ -116,3 +142,21 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+@contextmanager
+def sharing_cores(con: duckdb.DuckDBPyConnection, helpers: int) -> Iterator[None]:
+    """Run this connection's queries on the cores ``helpers`` (a read-ahead thread, parse processes)
+    leave free, at least one thread, until the block ends. A DuckDB 1.5 query's caller spins while its
+    worker threads run, so on a machine the helpers keep busy, extra workers only take CPU from them
+    (measured: a database source's collect went from 15.8 s to 13.2 s on 2 cores)."""
+    before = int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+    wanted = max(1, (os.cpu_count() or 1) - helpers)
+    if wanted >= before:
+        yield
+        return
+    con.execute(f"SET threads = {wanted}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {before}")

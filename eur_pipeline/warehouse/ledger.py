@@ -12,6 +12,7 @@ import duckdb
 
 from eur_pipeline.names import ledger_name
 from eur_pipeline.sources.base import RemoteFile
+from eur_pipeline.warehouse.lake import serial_section
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,9 @@ def forget_file(con: duckdb.DuckDBPyConnection, file_id: str) -> None:
     queueing the threads its records touched so the derived tables are refreshed without them."""
     con.execute(
         """INSERT INTO pending_threads
-           SELECT DISTINCT thread_key(thread_id, sender, recipient), 'messages'
-           FROM message_records WHERE file_id = ? ON CONFLICT DO NOTHING""",
+           SELECT DISTINCT thread_key(thread_id, sender, recipient) AS thread_id, 'messages'
+           FROM message_records WHERE file_id = ?
+           EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'messages'""",
         [file_id],
     )
     for table in ("message_records", "rejected_records", "archive_files"):
@@ -119,11 +121,13 @@ def file_identities(
 
 
 def record_sighting(con: duckdb.DuckDBPyConnection, ident: FileIdentity) -> None:
-    """Remember that this (source, name, size, mtime) was taken in, as this content, not yet completed."""
+    """Remember that this (source, name, size, mtime) was taken in, as this content, not yet completed.
+
+    Appended (file_sightings is a log, migration 011): the newest row of a key is the one in force, and
+    a load only appends, so on a lake loads of different files commit side by side."""
     con.execute(
         """INSERT INTO file_sightings (source, name, size_bytes, remote_mtime, sha256, seen_at)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT DO UPDATE SET sha256 = excluded.sha256, seen_at = excluded.seen_at, completed_at = NULL""",
+           VALUES (?, ?, ?, ?, ?, ?)""",
         [ident.source, ident.name, ident.size_bytes, ident.remote_mtime, ident.sha256, ident.collected_at],
     )
 
@@ -132,7 +136,8 @@ def known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFi
     """(sha256, completed) when this exact (name, size, mtime) was already taken in."""
     row = con.execute(
         """SELECT sha256, completed_at IS NOT NULL FROM file_sightings
-           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
+           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?
+           ORDER BY seen_at DESC LIMIT 1""",
         [source, ledger_name(remote.name), remote.size, remote.mtime],
     ).fetchone()
     return (row[0], bool(row[1])) if row else None
@@ -140,11 +145,12 @@ def known_sighting(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFi
 
 def mark_completed(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFile) -> None:
     """The remote delete/move of this sighting succeeded (it is not retried again)."""
-    con.execute(
-        """UPDATE file_sightings SET completed_at = ?
-           WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
-        [datetime.now(UTC), source, ledger_name(remote.name), remote.size, remote.mtime],
-    )
+    with serial_section(con):  # an UPDATE rewrites rows: one lake writer at a time
+        con.execute(
+            """UPDATE file_sightings SET completed_at = ?
+               WHERE source = ? AND name = ? AND size_bytes = ? AND remote_mtime = ?""",
+            [datetime.now(UTC), source, ledger_name(remote.name), remote.size, remote.mtime],
+        )
 
 
 def collected_files(con: duckdb.DuckDBPyConnection, source: str) -> list[CollectedFile]:

@@ -13,8 +13,8 @@ from .helpers import Warehouse
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    con = open_warehouse(tmp_path / "warehouse.duckdb")
+def warehouse(warehouse_target: Path) -> Iterator[Warehouse]:
+    con = open_warehouse(warehouse_target)
     try:
         yield Warehouse(con)
     finally:

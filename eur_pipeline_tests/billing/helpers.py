@@ -57,7 +57,10 @@ class Warehouse:
             "INSERT INTO messages VALUES (?, ?, ?::TIMESTAMPTZ, ?, ?, ?, ?, ?, sha256(?))",
             [message_id, thread, sent_at, sender, rec, len(rec), body, len(recs), body],
         )
-        self.con.execute("INSERT INTO pending_threads VALUES (?, 'conversations') ON CONFLICT DO NOTHING", [thread])
+        self.con.execute(
+            "INSERT INTO pending_threads SELECT ?, 'conversations' EXCEPT SELECT thread_id, stage FROM pending_threads",
+            [thread],
+        )
 
     def settle(self) -> None:
         """Rebuild the queued threads' conversations and queue them for billing (as the transforms do)."""
@@ -73,7 +76,8 @@ class Warehouse:
                    (list(sender ORDER BY sent_at, sender))[1],
                    len(list_distinct(flatten(list(list_prepend(sender, recipients))))) > 2
             FROM messages WHERE thread_id IN (SELECT thread_id FROM _t) GROUP BY thread_id;
-            INSERT INTO pending_threads SELECT thread_id, 'billing' FROM _t ON CONFLICT DO NOTHING;
+            INSERT INTO pending_threads
+            SELECT thread_id, 'billing' FROM _t EXCEPT SELECT thread_id, stage FROM pending_threads;
             DELETE FROM pending_threads WHERE stage = 'conversations';
             DROP TABLE _t;
             """
@@ -152,7 +156,8 @@ def bulk_messages(wh: Warehouse, messages: list[tuple[str, str, list[str], str, 
     wh.con.execute("INSERT INTO message_records BY NAME SELECT * REPLACE (sent_at::TIMESTAMPTZ AS sent_at) FROM _recs")
     wh.con.execute("INSERT INTO messages BY NAME SELECT * REPLACE (sent_at::TIMESTAMPTZ AS sent_at) FROM _msgs")
     wh.con.execute(
-        "INSERT INTO pending_threads SELECT DISTINCT thread_id, 'conversations' FROM _msgs ON CONFLICT DO NOTHING"
+        "INSERT INTO pending_threads SELECT DISTINCT thread_id, 'conversations' FROM _msgs "
+        "EXCEPT SELECT thread_id, stage FROM pending_threads"
     )
     wh.con.unregister("_recs")
     wh.con.unregister("_msgs")

@@ -13,6 +13,7 @@ f3     T3 (2024-05-25)            D→A 12:00 "brown fox jumps"                 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,10 +86,18 @@ def load_files(root: Path, config: EurConfig) -> None:
 
 
 @pytest.fixture
-def loaded(tmp_path: Path) -> Callable[..., EurConfig]:
-    """Write a config (overrides as keyword arguments) and load the hand-worked files with it."""
+def compliance_warehouse(warehouse_value: object) -> object:
+    """The ``warehouse:`` of this test's backend: the DuckDB file, or a lake of its own."""
+    return warehouse_value if isinstance(warehouse_value, dict) else "./data/wh.duckdb"
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, compliance_warehouse: object) -> Callable[..., EurConfig]:
+    """Write a config (overrides as keyword arguments) and load the hand-worked files with it; on
+    both warehouses (``write_config`` in the test then needs ``warehouse=compliance_warehouse``)."""
 
     def _make(**overrides: object) -> EurConfig:
+        overrides.setdefault("warehouse", compliance_warehouse)
         config = write_config(tmp_path, **overrides)
         load_files(tmp_path, config)
         return config
@@ -109,6 +118,27 @@ def open_wh() -> Iterator[Callable[[EurConfig], duckdb.DuckDBPyConnection]]:
     yield _open
     for con in opened:
         con.close()
+
+
+def stored_bytes(config: EurConfig) -> bytes:
+    """Everything the warehouse holds on disk, as bytes to search for text: the DuckDB file, or a
+    lake's Parquet files (decoded) and its catalog database (dumped)."""
+    import subprocess
+
+    from eur_pipeline.warehouse.target import LakeConfig
+
+    if not isinstance(config.warehouse, LakeConfig):
+        return config.warehouse.read_bytes()
+    out = []
+    reader = duckdb.connect()
+    for path in sorted(Path(config.warehouse.data_path).rglob("*.parquet")):
+        out.append(repr(reader.execute("SELECT * FROM read_parquet(?)", [str(path)]).fetchall()).encode())
+    reader.close()
+    dbname = config.warehouse.conninfo.split("dbname=")[1].split()[0]
+    dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "postgres", dbname], capture_output=True, check=True)
+    # inlined rows keep text as bytea: the dump shows it as \x<hex>
+    decoded = [bytes.fromhex(h.decode()) for h in re.findall(rb"\\x((?:[0-9a-f]{2})+)", dump.stdout)]
+    return b"".join(out) + dump.stdout + b"".join(decoded)
 
 
 def table(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import yaml
 
 from eur_pipeline.config import EurConfig
+from eur_pipeline.warehouse.connection import connect
 from eur_pipeline_tests.compliance.conftest import C
 
 CLI = [sys.executable, "-m", "eur_pipeline.cli"]
@@ -42,7 +42,7 @@ def test_hold_purge_export_and_their_audit(tmp_path: Path, loaded: Callable[...,
     assert run("hold", "release", "--config", cfg, "1").returncode == 0
     again = run("hold", "release", "--config", cfg, "1")
     assert again.returncode == 2 and "already released" in again.stderr
-    con = duckdb.connect(str(config.warehouse), read_only=True)
+    con = connect(config.warehouse, read_only=True)
     actions = [r[0] for r in con.execute('SELECT action FROM audit_log ORDER BY "at"').fetchall()]
     con.close()
     assert actions[-4:] == ["hold_add", "purge", "export", "hold_release"]

@@ -16,7 +16,7 @@ from eur_pipeline.compliance.privacy import BodiesNotKept
 from eur_pipeline.compliance.search import search
 from eur_pipeline.config import EurConfig
 from eur_pipeline.pipeline.integrity import check_integrity
-from eur_pipeline_tests.compliance.conftest import SECRET, invariant_tables, table, write_config
+from eur_pipeline_tests.compliance.conftest import SECRET, invariant_tables, stored_bytes, table, write_config
 
 BODIES = ["hello bob", "hi alice, quick question", "project apollo launch", "the Apollo launch is delayed",
           "brown fox jumps"]  # fmt: skip
@@ -60,7 +60,7 @@ def test_every_mode_folds_and_bills_as_keep(
 
 
 def test_switching_a_kept_warehouse_rewrites_it_and_is_audited(
-    tmp_path: Path, loaded: Callable[..., EurConfig], open_wh: Callable
+    tmp_path: Path, loaded: Callable[..., EurConfig], open_wh: Callable, compliance_warehouse: object
 ) -> None:
     config = loaded()
     con = open_wh(config)
@@ -69,7 +69,7 @@ def test_switching_a_kept_warehouse_rewrites_it_and_is_audited(
     assert SECRET in raw
     con.close()
 
-    hashed = write_config(tmp_path, privacy={"bodies": "hash"})
+    hashed = write_config(tmp_path, warehouse=compliance_warehouse, privacy={"bodies": "hash"})
     con = open_wh(hashed)
     assert table(con, "SELECT body FROM messages") == sorted((f"sha256:{sha(b)}",) for b in BODIES)
     assert con.execute("SELECT count(*) FROM message_records WHERE body <> 'sha256:' || body_sha256").fetchone() == (0,)
@@ -78,7 +78,7 @@ def test_switching_a_kept_warehouse_rewrites_it_and_is_audited(
     assert invariant_tables(con) == before
     con.close()
 
-    dropped = write_config(tmp_path, privacy={"bodies": "drop"})
+    dropped = write_config(tmp_path, warehouse=compliance_warehouse, privacy={"bodies": "drop"})
     con = open_wh(dropped)
     assert con.execute("SELECT count(body) FROM messages").fetchone() == (0,)
     assert con.execute("SELECT count(body) FROM message_records").fetchone() == (0,)
@@ -96,7 +96,9 @@ def test_switching_a_kept_warehouse_rewrites_it_and_is_audited(
     assert not (tmp_path / "out").exists()
 
 
-def test_new_records_follow_the_warehouse_mode(tmp_path: Path, loaded: Callable[..., EurConfig], open_wh) -> None:
+def test_new_records_follow_the_warehouse_mode(
+    tmp_path: Path, loaded: Callable[..., EurConfig], open_wh, compliance_warehouse: object
+) -> None:
     """Loaded in drop mode, then switched back to keep: old bodies stay gone, new ones are kept."""
     from eur_pipeline.pipeline.collect import collect_source
     from eur_pipeline.pipeline.transforms import refresh_messages
@@ -104,7 +106,7 @@ def test_new_records_follow_the_warehouse_mode(tmp_path: Path, loaded: Callable[
     from eur_pipeline_tests.conftest import archive_text, chat, drop
 
     loaded(privacy={"bodies": "drop"})
-    kept = write_config(tmp_path)
+    kept = write_config(tmp_path, warehouse=compliance_warehouse)
     con = open_wh(kept)
     drop(tmp_path / "incoming", "f4.xml", archive_text(chat("T4", "2024-05-30T08:00:00Z", A, [B], "new one")))
     collect_source(con, kept, kept.sources[0])
@@ -114,18 +116,20 @@ def test_new_records_follow_the_warehouse_mode(tmp_path: Path, loaded: Callable[
 
 
 def test_a_switch_leaves_no_old_body_in_the_warehouse_file(
-    tmp_path: Path, loaded: Callable[..., EurConfig], open_wh: Callable
+    tmp_path: Path, loaded: Callable[..., EurConfig], open_wh: Callable, compliance_warehouse: object
 ) -> None:
-    """DuckDB keeps freed blocks as they were: the switch rewrites the file, so the bytes are gone too."""
+    """DuckDB keeps freed blocks as they were: the switch rewrites the file, so the bytes are gone too
+    (a lake: the older snapshots and the files only they used are deleted)."""
     config = loaded()
-    data = config.warehouse.read_bytes()
-    assert all(b.encode() in data for b in BODIES)  # the check below can fail
-    con = open_wh(write_config(tmp_path, privacy={"bodies": "drop"}))
+    data = stored_bytes(config)
+    assert [b for b in BODIES if b.encode() not in data] == []  # the check below can fail
+    con = open_wh(write_config(tmp_path, warehouse=compliance_warehouse, privacy={"bodies": "drop"}))
     con.close()
-    data = config.warehouse.read_bytes()
+    data = stored_bytes(config)
     assert [b for b in [*BODIES, SECRET] if b.encode() in data] == []
 
 
+@pytest.mark.file_warehouse
 def test_files_the_pipeline_creates_are_owner_only(tmp_path: Path, loaded: Callable[..., EurConfig]) -> None:
     import os
     import stat

@@ -16,7 +16,7 @@ from eur_pipeline.compliance.retention import apply_retention, purge
 from eur_pipeline.compliance.search import search
 from eur_pipeline.config import EurConfig
 from eur_pipeline.pipeline.integrity import check_integrity
-from eur_pipeline_tests.compliance.conftest import NOW, C, invariant_tables, table
+from eur_pipeline_tests.compliance.conftest import NOW, C, invariant_tables, stored_bytes, table
 
 RETENTION = {"bodies_days": 30, "records_days": 60, "landing_days": 60}
 
@@ -142,6 +142,6 @@ def test_the_purge_command_leaves_no_erased_body_on_disk(loaded: Callable[..., E
     con.close()
     report, _ = run_purge(config)
     assert (report.message_bodies_erased, report.record_bodies_erased) == (3, 6)  # T1 and T3; T2 is held
-    data = config.warehouse.read_bytes()
+    data = stored_bytes(config)
     assert b"hello bob" not in data and b"brown fox jumps" not in data and b"quick question" not in data
     assert b"project apollo launch" in data

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from eur_pipeline.config import EurConfig
@@ -19,6 +18,7 @@ from eur_pipeline.defs.jobs import rerun_file
 from eur_pipeline.defs.partitions import ARCHIVE_PARTITIONS, partition_key
 from eur_pipeline.defs.resources import EurResource
 from eur_pipeline.demo.generate import GenerateSpec, generate
+from eur_pipeline.warehouse.connection import connect
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 
 
@@ -53,7 +53,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluat
 
 
 def _count(tmp_path: Path, sql: str) -> int:
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    con = connect(load_config(tmp_path / "eur.yaml").warehouse, read_only=True)
     try:
         return int(con.execute(sql).fetchall()[0][0])
     finally:

@@ -6,9 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from eur_pipeline.config import EurConfig
 from eur_pipeline.definitions import PIPELINE_JOB, build_definitions
+
+# sensors and definitions do not depend on the kind of warehouse
+pytestmark = pytest.mark.file_warehouse
 
 
 def test_definitions_load_with_a_sensor_schedule_and_freshness_check_per_source(

@@ -28,6 +28,9 @@ from eur_pipeline.errors import TransientSourceError
 from eur_pipeline.sources.base import RemoteFile
 from eur_pipeline.sources.local import LocalSource
 
+# sensors and definitions do not depend on the kind of warehouse
+pytestmark = pytest.mark.file_warehouse
+
 NOW = 1_800_000_000.0
 
 

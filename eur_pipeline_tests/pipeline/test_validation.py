@@ -30,7 +30,10 @@ def con(tmp_path: Path):
 def load(con, rows: list[list]) -> None:
     for row in rows:
         con.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-        con.execute("INSERT INTO pending_threads VALUES (?, 'billing') ON CONFLICT DO NOTHING", [row[0]])
+        con.execute(
+            "INSERT INTO pending_threads SELECT ?, 'billing' EXCEPT SELECT thread_id, stage FROM pending_threads",
+            [row[0]],
+        )
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, 1000])

@@ -32,7 +32,9 @@ from eur_pipeline.demo.generate import GenerateSpec, generate
 from eur_pipeline.pipeline.backups import MANIFEST
 from eur_pipeline.pipeline.collect import SourceReport, collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
+from eur_pipeline.warehouse.connection import connect, warehouse_exists
 from eur_pipeline.warehouse.migrations import open_warehouse
+from eur_pipeline.warehouse.target import LakeConfig
 from eur_pipeline_tests.sources.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
     KEY_PASSPHRASE,
     Sshd,
@@ -65,10 +67,11 @@ def make_inputs(folder: Path, seed: int = 7, conversations: int = 60, days: int 
     return {p.name: sha256_of(p.read_bytes()) for p in paths}
 
 
-def write_config(base: Path, source: dict[str, Any], **top: Any) -> Path:
-    """An eur.yaml in ``base`` with one source (named SOURCE) and a warehouse + landing beside it."""
+def write_config(base: Path, source: dict[str, Any], warehouse: Any = None, **top: Any) -> Path:
+    """An eur.yaml in ``base`` with one source (named SOURCE) and a warehouse (default: a DuckDB file
+    beside it; or a ``warehouse:`` value such as the ``warehouse_value`` fixture's lake) + landing."""
     raw = {
-        "warehouse": str(base / "wh.duckdb"),
+        "warehouse": warehouse or str(base / "wh.duckdb"),
         "landing_dir": str(base / "landing"),
         "sources": [{"name": SOURCE, "site": SITE, "min_age_seconds": 0, **source}],
         **top,
@@ -205,10 +208,8 @@ def core_run(config: EurConfig) -> list[SourceReport]:
 # Snapshots and invariants
 
 
-def read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+def read_only(warehouse: Path | LakeConfig) -> duckdb.DuckDBPyConnection:
+    return connect(warehouse, read_only=True, wait_seconds=30)
 
 
 def snapshot(config_path: Path) -> dict[str, list[str]]:
@@ -234,9 +235,9 @@ def snapshot(config_path: Path) -> dict[str, list[str]]:
         con.close()
 
 
-def loaded_hashes(warehouse: Path) -> set[str]:
+def loaded_hashes(warehouse: Path | LakeConfig) -> set[str]:
     """sha256 of every file committed to the ledger (empty when the warehouse does not exist yet)."""
-    if not warehouse.exists():
+    if not warehouse_exists(warehouse):
         return set()
     con = read_only(warehouse)
     try:
@@ -247,7 +248,7 @@ def loaded_hashes(warehouse: Path) -> set[str]:
         con.close()
 
 
-def assert_nothing_gone_without_data(folder: Path, inputs: dict[str, str], warehouse: Path) -> None:
+def assert_nothing_gone_without_data(folder: Path, inputs: dict[str, str], warehouse: Path | LakeConfig) -> None:
     """Every input no longer at the source has its content committed in the ledger."""
     present = {p.name for p in folder.iterdir() if p.is_file()}
     gone = {name: sha for name, sha in inputs.items() if name not in present}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from eur_pipeline.config.loader import load_config
 from eur_pipeline.pipeline.integrity import check_integrity
 from eur_pipeline_tests.reliability.conftest import (
     Sshd,
@@ -36,8 +37,6 @@ STAGES = [
 
 
 def assert_integrity(config_path: Path) -> None:
-    from eur_pipeline.config.loader import load_config
-
     con = read_only(load_config(config_path).warehouse)
     try:
         assert check_integrity(con) == []
@@ -47,13 +46,16 @@ def assert_integrity(config_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", [s for s, _ in STAGES], ids=[s for s, _ in STAGES])
-def test_kill_at_stage_then_rerun_equals_clean_run(tmp_path: Path, fault: str, clean_reference) -> None:
+def test_kill_at_stage_then_rerun_equals_clean_run(
+    tmp_path: Path, fault: str, clean_reference, warehouse_value: object
+) -> None:
+    """On both warehouses; the reference is a clean run on a DuckDB file, so a lake must equal it."""
     inputs = make_inputs(tmp_path / "in")
-    config = write_config(tmp_path, local_source(tmp_path / "in"))
+    config = write_config(tmp_path, local_source(tmp_path / "in"), warehouse=warehouse_value)
 
     crashed = run_cli(config, fault=fault)
     assert crashed.returncode == -9, f"the fault point {fault} was not reached: {crashed.stderr[-1500:]}"
-    assert_nothing_gone_without_data(tmp_path / "in", inputs, tmp_path / "wh.duckdb")
+    assert_nothing_gone_without_data(tmp_path / "in", inputs, load_config(config).warehouse)
 
     rerun = run_cli(config)
     print(f"\n{fault}: killed after {crashed.elapsed:.1f}s; re-run ok in {rerun.elapsed:.1f}s")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from eur_pipeline.formats.base import DIGEST_COLUMN
 from eur_pipeline.sources.database import canonical_zip
-from eur_pipeline.testing.conformance import assert_conformant, check_format
+from eur_pipeline.testing.conformance import assert_conformant, batch_schema_problems, check_format, parse_batches
 from eur_pipeline_tests.conftest import CORPUS
 
 VENDOR_SAMPLES = Path(__file__).resolve().parents[1] / "vendors" / "samples"
@@ -120,3 +121,11 @@ def test_the_kit_reports_a_sample_that_does_not_parse(tmp_path) -> None:
     assert problems and "a sample must parse, it was quarantined" in problems[0]
     with pytest.raises(AssertionError, match="conformance problem"):
         assert_conformant(problems)
+
+
+def test_a_digest_column_must_be_the_bodys_sha256(tmp_path: Path) -> None:
+    batches, _ = parse_batches("openfire", openfire_batch(tmp_path / "batch.zip"))
+    assert batches and all(DIGEST_COLUMN in b.schema.names for b in batches)
+    assert batch_schema_problems("batch.zip", batches) == []
+    wrong = batches[0].set_column(len(batches[0].schema) - 1, DIGEST_COLUMN, pa.array(["0" * 64] * batches[0].num_rows))
+    assert batch_schema_problems("batch.zip", [wrong]) == [f"batch.zip: {DIGEST_COLUMN} is not the body's sha256"]

@@ -95,13 +95,14 @@ RATES = {
 
 
 @pytest.fixture
-def vendor_config(tmp_path: Path) -> Callable[..., Path]:
-    """Write eur.yaml (and rates.yaml, optional directory.csv) for the given sources; returns its path."""
+def vendor_config(tmp_path: Path, warehouse_value: object) -> Callable[..., Path]:
+    """Write eur.yaml (and rates.yaml, optional directory.csv) for the given sources; returns its path.
+    On both warehouses: ``./wh.duckdb``, or a lake of the test's own."""
 
     def write(sources: list[dict[str, Any]], directory: str | None = None, **top: Any) -> Path:
         (tmp_path / "rates.yaml").write_text(yaml.safe_dump(RATES), encoding="utf-8")
         raw: dict[str, Any] = {
-            "warehouse": "./wh.duckdb",
+            "warehouse": warehouse_value if isinstance(warehouse_value, dict) else "./wh.duckdb",
             "landing_dir": "./landing",
             "rates": "./rates.yaml",
             "sources": sources,

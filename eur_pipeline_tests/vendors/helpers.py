@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import duckdb
+from eur_pipeline.warehouse.connection import connect
+from eur_pipeline.warehouse.target import WarehouseTarget
 
 
-def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(warehouse), read_only=True)
+def rows(warehouse: WarehouseTarget, sql: str) -> list[tuple[Any, ...]]:
+    con = connect(warehouse, read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")
         return con.execute(sql).fetchall()
@@ -17,7 +17,7 @@ def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def billing(warehouse: Path) -> dict[str, tuple[Any, ...]]:
+def billing(warehouse: WarehouseTarget) -> dict[str, tuple[Any, ...]]:
     """user → (messages_sent, messages_received, conversations, conversations_started, total_cost as str)."""
     found = rows(
         warehouse,
@@ -27,7 +27,7 @@ def billing(warehouse: Path) -> dict[str, tuple[Any, ...]]:
     return {r[0]: tuple(r[1:]) for r in found}
 
 
-def conversations(warehouse: Path) -> dict[str, tuple[Any, ...]]:
+def conversations(warehouse: WarehouseTarget) -> dict[str, tuple[Any, ...]]:
     """thread → (message_count, participants, initiator, is_multiparty)."""
     found = rows(
         warehouse,

@@ -93,6 +93,7 @@ def test_cluster_ids_written_out_of_order_are_read_once_within_the_window(openfi
     ]
 
 
+@pytest.mark.file_warehouse  # a second warehouse beside the first: a path of its own
 def test_small_batches_give_the_same_tables_and_one_ledger_row_each(openfire_db, vendor_config, tmp_path) -> None:
     of.first_run_rows(openfire_db)
     whole = load(vendor_config([source(openfire_db)]))
@@ -216,7 +217,7 @@ def test_a_batch_is_collected_once_even_under_another_name(openfire_db, vendor_c
     config = load(vendor_config([source(openfire_db)]))
     core_run(config)
     landed = Path(rows(config.warehouse, "SELECT landing_path FROM archive_files")[0][0])
-    drop = config.warehouse.parent / "incoming"
+    drop = config.landing_dir.parent / "incoming"
     drop.mkdir()
     (drop / "copy.zip").write_bytes(landed.read_bytes())
     folder = {
@@ -236,12 +237,12 @@ def test_a_batch_is_collected_once_even_under_another_name(openfire_db, vendor_c
 def test_a_warehouse_without_the_watermark_recognizes_its_batches_and_moves_on(openfire_db, vendor_config) -> None:
     """E.g. a warehouse rebuilt from the landing copies: the batches come again as duplicates (same
     content), nothing loads twice, and their ids restore the watermark."""
-    import duckdb
+    from eur_pipeline.warehouse.migrations import open_warehouse
 
     of.first_run_rows(openfire_db)
     config = load(vendor_config([source(openfire_db)]))
     core_run(config)
-    con = duckdb.connect(str(config.warehouse))
+    con = open_warehouse(config.warehouse)
     con.execute("DELETE FROM source_row_ranges")
     con.close()
     (again,) = core_run(config)

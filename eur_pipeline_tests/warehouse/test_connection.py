@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from eur_pipeline.warehouse.connection import WarehouseLockedError, connect
+from eur_pipeline.warehouse.connection import WarehouseLockedError, connect, sharing_cores
 
 HOLD = """
 import sys, time, duckdb
@@ -86,3 +87,22 @@ def test_eur_pipeline_run_on_a_folder_warehouse_exits_2_with_that_line_and_no_tr
         f"eur-pipeline run: warehouse {tmp_path / 'wh'} is a folder, not a DuckDB file: set `warehouse` in eur.yaml "
         "to a file path such as ./data/warehouse.duckdb"
     ]
+
+
+def _threads(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+
+
+def test_a_load_with_helpers_leaves_them_their_cores_and_gives_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    con = duckdb.connect(":memory:", config={"threads": 4})
+    with sharing_cores(con, helpers=1):
+        assert _threads(con) == 3
+    assert _threads(con) == 4
+    with pytest.raises(RuntimeError), sharing_cores(con, helpers=8):
+        assert _threads(con) == 1  # never fewer than one
+        raise RuntimeError("a failed load")
+    assert _threads(con) == 4
+    con.execute("SET threads = 2")
+    with sharing_cores(con, helpers=1):
+        assert _threads(con) == 2  # already below what the helpers leave: unchanged

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -9,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from eur_pipeline.errors import QuarantineError
-from eur_pipeline.formats.base import MESSAGE_RECORD_SCHEMA, ParseResult
+from eur_pipeline.formats.base import DIGEST_COLUMN, MESSAGE_RECORD_SCHEMA, ParseResult
 from eur_pipeline.warehouse.ledger import FileIdentity
 from eur_pipeline.warehouse.loader import load_archive
 
@@ -65,3 +67,18 @@ def test_loaded_file_queues_its_threads(warehouse: duckdb.DuckDBPyConnection) ->
     assert (outcome.status, outcome.record_count) == ("parsed", 3)
     assert warehouse.execute("SELECT * FROM pending_threads").fetchall() == [("t", "messages")]
     assert warehouse.execute("SELECT file_id FROM archive_files").fetchone() == (IDENT.sha256[:16],)
+
+
+def test_a_batch_carrying_its_digest_is_stored_as_if_the_loader_had_hashed_it(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    plain = one_batch(3)
+    digests = pa.array([hashlib.sha256(b"x").hexdigest()] * 3)
+    digested = pa.RecordBatch.from_arrays(
+        [*plain.columns, digests], schema=MESSAGE_RECORD_SCHEMA.append(pa.field(DIGEST_COLUMN, pa.string()))
+    )
+    other = dataclasses.replace(IDENT, name="g.xml", sha256="cd" * 32)
+    assert load_archive(warehouse, IDENT, lambda result: iter([plain])).status == "parsed"
+    assert load_archive(warehouse, other, lambda result: iter([digested])).status == "parsed"
+    stored = warehouse.execute("SELECT DISTINCT body_sha256 FROM message_records").fetchall()
+    assert stored == [(hashlib.sha256(b"x").hexdigest(),)]

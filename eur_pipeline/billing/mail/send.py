@@ -22,6 +22,7 @@ from eur_pipeline.billing.reports.data import add_months
 from eur_pipeline.config import EurConfig
 from eur_pipeline.config.mail import MailConfig, MailRecipient
 from eur_pipeline.errors import ConfigError
+from eur_pipeline.warehouse.lake import named_claim
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,20 @@ def send_reports(
     without connecting or recording. Raises MailDeliveryError (one line, naming host:port)."""
     mail = _mail_config(config)
     period = period or default_period(config.timezone)
+    with named_claim(con, "mail", "mail sending"):  # on a lake: two writers never both send one mail
+        return _send_reports(con, config, mail, period, dry_run, force, actor, sender_factory)
+
+
+def _send_reports(
+    con: duckdb.DuckDBPyConnection,
+    config: EurConfig,
+    mail: MailConfig,
+    period: date,
+    dry_run: bool,
+    force: bool,
+    actor: str | None,
+    sender_factory: SenderFactory,
+) -> list[MailOutcome]:
     outcomes: list[MailOutcome] = []
     due: list[tuple[MailRecipient, str, Composed]] = []
     for entry in mail.recipients:
@@ -143,6 +158,18 @@ def send_budget_alerts(
     period = period or latest_period(con)
     if period is None:
         return []
+    with named_claim(con, "mail", "mail sending"):
+        return _send_alerts(con, config, mail, period, actor, sender_factory)
+
+
+def _send_alerts(
+    con: duckdb.DuckDBPyConnection,
+    config: EurConfig,
+    mail: MailConfig,
+    period: date,
+    actor: str | None,
+    sender_factory: SenderFactory,
+) -> list[MailOutcome]:
     over: dict[tuple[str, str], BudgetStatus] = {
         (b.scope, b.name): b for b in budget_status(con, period, over_only=True)
     }

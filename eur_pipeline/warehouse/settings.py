@@ -1,0 +1,12 @@
+"""``eur_settings``: the small key/value state the views and incremental steps keep in the warehouse."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Replace ``key``'s value. Delete + insert rather than ON CONFLICT, which needs a key a lake has not:
+    call it inside a transaction, and on a lake inside the serial section (one writer of a key at a time)."""
+    con.execute("DELETE FROM eur_settings WHERE key = ?", [key])
+    con.execute("INSERT INTO eur_settings VALUES (?, ?)", [key, value])

@@ -2,7 +2,8 @@
 
 The order is the reliability contract (docs/design.md): a remote file is deleted or moved only after its
 data is committed; a failed completion is retried by the next run, which recognises the file by its
-content (or by an unchanged name/size/mtime) and loads nothing twice.
+content (or by an unchanged name/size/mtime) and loads nothing twice. The next file downloads while
+this one loads (``fetch_ahead``); nothing of that changes the order above for any one file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from eur_pipeline.formats.registry import get_format
 from eur_pipeline.names import ledger_name, shown
 from eur_pipeline.pipeline import progress as progress_events
 from eur_pipeline.pipeline.backups import note_backup
+from eur_pipeline.pipeline.fetch_ahead import FetchAhead
 from eur_pipeline.pipeline.landing import keep_backup, parse_scratch, staging_path
 from eur_pipeline.pipeline.parse_worker import SplitParseFailed, parse_split, parser_for, split_cuts
 from eur_pipeline.sources.base import RemoteFile, Source, ready_files
@@ -76,7 +78,11 @@ class SourceReport:
 
 
 def _complete(
-    con: duckdb.DuckDBPyConnection, src: Source, cfg: SourceConfig, remote: RemoteFile, report: SourceReport
+    con: duckdb.DuckDBPyConnection,
+    src: Source | FetchAhead,
+    cfg: SourceConfig,
+    remote: RemoteFile,
+    report: SourceReport,
 ) -> None:
     """Remote delete/move after the commit; failure is a warning, retried next run."""
     if cfg.on_success == "keep":
@@ -144,21 +150,27 @@ def load_landed(
     return load_archive(con, ident, parser_for(ident.format, path), on_batch, on_commit=on_commit, replace=replace)
 
 
+def _collected_before(con: duckdb.DuckDBPyConnection, source: str, remote: RemoteFile) -> str | None:
+    """The content sha256 when this listing entry was collected and not yet completed at the source
+    (nothing to download), else None. A file we already deleted/moved that is listed again is a new
+    upload (mtimes are whole seconds over SFTP, so name+size+mtime can repeat): its content decides."""
+    known = known_sighting(con, source, remote)
+    return known[0] if known is not None and not known[1] else None
+
+
 def collect_file(
     con: duckdb.DuckDBPyConnection,
     config: EurConfig,
     cfg: SourceConfig,
-    src: Source,
+    src: Source | FetchAhead,
     remote: RemoteFile,
     report: SourceReport,
 ) -> FileResult:
     """One file through the whole contract; never raises for a bad file (quarantine instead)."""
-    known = known_sighting(con, cfg.name, remote)
-    # A file we already deleted/moved that is listed again is a new upload (mtimes are whole seconds
-    # over SFTP, so name+size+mtime can repeat): download it and let its content decide.
-    if known is not None and not known[1]:
+    collected = _collected_before(con, cfg.name, remote)
+    if collected is not None:
         _complete(con, src, cfg, remote, report)
-        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=file_id_of(known[0]))
+        return FileResult(cfg.name, remote.name, "skipped", detail="already collected", file_id=file_id_of(collected))
 
     staged = staging_path(config.landing_dir, cfg.name, remote.name)
     fetched = src.fetch(remote, staged)
@@ -253,9 +265,18 @@ def collect_source(
                     log.warning("%s: %s: not collected: %s", cfg.name, shown(name), result.detail)
                     report.files.append(result)
             progress_events.source_started(cfg.name, len(candidates))
+            fetcher: Source | FetchAhead = src
+            if not getattr(src, "reads_ahead", False) and len(candidates) > 1:
+                fetcher = FetchAhead(
+                    src,
+                    candidates,
+                    stage=lambda r: staging_path(config.landing_dir, cfg.name, r.name),
+                    wanted=lambda r: _collected_before(con, cfg.name, r) is None,
+                )
+                claimed.callback(fetcher.close)
             for remote in candidates:
                 try:
-                    result = collect_file(con, config, cfg, src, remote, report)
+                    result = collect_file(con, config, cfg, fetcher, remote, report)
                 except SourceError as exc:
                     if not exc.retryable:
                         raise

@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.database_source
 	$(BIN)/python -m bench.sensor_tick
+	$(BIN)/python -m bench.sftp_collect
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

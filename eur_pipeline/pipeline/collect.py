@@ -24,6 +24,7 @@ from eur_pipeline.errors import EurError, LocalFileError, SourceError
 from eur_pipeline.faults import fault_point
 from eur_pipeline.formats.registry import get_format
 from eur_pipeline.names import ledger_name, shown
+from eur_pipeline.pipeline import fetch_ahead
 from eur_pipeline.pipeline import progress as progress_events
 from eur_pipeline.pipeline.backups import note_backup
 from eur_pipeline.pipeline.fetch_ahead import FetchAhead
@@ -266,7 +267,7 @@ def collect_source(
                     report.files.append(result)
             progress_events.source_started(cfg.name, len(candidates))
             fetcher: Source | FetchAhead = src
-            if not getattr(src, "reads_ahead", False) and len(candidates) > 1:
+            if not getattr(src, "reads_ahead", False) and len(candidates) > 1 and fetch_ahead.enabled():
                 fetcher = FetchAhead(
                     src,
                     candidates,

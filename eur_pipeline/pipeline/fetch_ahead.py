@@ -10,13 +10,15 @@ that is removed).
 
 The source itself is called from one thread at a time: fetch and completion take the same lock,
 so a source needs no thread safety of its own (an SFTP completion waits for the download in flight
-to end, which is what the shared connection would have done anyway).
+to end, which is what the shared connection would have done anyway). ``EUR_FETCH_AHEAD=0`` downloads
+each file in turn instead (``bench/sftp_collect.py`` measures both).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +28,12 @@ from eur_pipeline.names import shown
 from eur_pipeline.sources.base import FetchedFile, RemoteFile, Source
 
 log = logging.getLogger(__name__)
+
+ENABLED_ENV = "EUR_FETCH_AHEAD"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENABLED_ENV, "1").strip() != "0"
 
 
 class FetchAhead:

@@ -1,0 +1,135 @@
+"""Downloads overlapping loads: collecting several archives over SFTP, next file fetched ahead vs in turn.
+
+One throwaway loopback OpenSSH sshd serves ``FILES`` generated archives (~30 MB each at scale 1);
+each measurement is a fresh ``python -m bench.stages`` process collecting them all into a new
+warehouse (collect stage only is compared: download, parse, load, completion). Alternating pairs,
+``EUR_FETCH_AHEAD=1`` (the default) against ``EUR_FETCH_AHEAD=0``, in the same run; the download
+alone (SftpSource, every file in turn) is printed as the floor the overlap works towards.
+
+    python -m bench.sftp_collect   (BENCH_SCALE scales the archive sizes; needs root for sshd)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.sftp_download import Server, throwaway_sshd
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+FILES = 8
+CONVERSATIONS = max(400, int(41_000 * SCALE))  # over FILES days: ~30 MB a file at scale 1
+PAIRS = 2
+
+CONFIG = """\
+warehouse: ./warehouse.duckdb
+landing_dir: ./landing
+timezone: UTC
+sources:
+  - name: bench-sftp
+    kind: sftp
+    format: avaya_presence_xml
+    site: "Corporation 1/Avaya IM"
+    host: 127.0.0.1
+    port: {port}
+    username: {user}
+    private_key: {key}
+    known_hosts: {known_hosts}
+    remote_path: {remote}
+    pattern: "*.xml"
+    on_success: keep
+    min_age_seconds: 0
+"""
+
+
+def collect_seconds(server: Server, remote: Path, work: Path, ahead: bool) -> float:
+    site = work / f"site-{'ahead' if ahead else 'in-turn'}"
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir()
+    (site / "eur.yaml").write_text(
+        CONFIG.format(port=server.port, user=server.user, key=server.key, known_hosts=server.known_hosts, remote=remote)
+    )
+    env = {**os.environ, "EUR_FETCH_AHEAD": "1" if ahead else "0"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.stages", str(site / "eur.yaml")],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=1800,
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["collect"])
+
+
+def download_seconds(server: Server, remote: Path, work: Path) -> float:
+    from eur_pipeline.config import SourceConfig
+    from eur_pipeline.sources.sftp import SftpSource
+
+    cfg = SourceConfig.model_validate(
+        {
+            "name": "bench",
+            "kind": "sftp",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "username": server.user,
+            "private_key": str(server.key),
+            "known_hosts": str(server.known_hosts),
+            "remote_path": str(remote),
+        }
+    )
+    started = time.perf_counter()
+    with SftpSource(cfg) as src:
+        for listed in src.list_files():
+            src.fetch(listed, work / "download" / listed.name)
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(work / "download", ignore_errors=True)
+    return elapsed
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="eur-bench-sftp-collect-") as tmp:
+        work = Path(tmp)
+        remote = work / "remote"
+        subprocess.run(
+            [
+                *(str(Path(sys.executable).parent / "eur-pipeline"), "generate", str(remote)),
+                *("--conversations", str(CONVERSATIONS), "--days", str(FILES), "--files-per-day", "1"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
+        files = sorted(remote.glob("*.xml"))
+        size = sum(f.stat().st_size for f in files)
+        print(f"sftp collect bench: {len(files)} archives, {size / 1e6:,.0f} MB, over a loopback OpenSSH sshd")
+        (work / "sshd").mkdir()
+        with throwaway_sshd(work / "sshd") as server:
+            timings: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(PAIRS):
+                for ahead in (True, False):
+                    timings[ahead].append(collect_seconds(server, remote, work, ahead))
+            download = download_seconds(server, remote, work)
+        best = {k: min(v) for k, v in timings.items()}
+        print(f"  baseline  collect, each file downloaded in turn (EUR_FETCH_AHEAD=0): {_fmt(timings[False])}")
+        print(
+            f"  pipeline  collect, next file downloaded ahead:                     {_fmt(timings[True])} "
+            f"({best[True] / best[False]:.2f}x the in-turn collect, best of {PAIRS})"
+        )
+        print(f"  download alone (every file in turn, no parse or load): {download:.2f}s")
+        load = os.getloadavg()
+        print(f"  machine load average during the run: {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} cores")
+
+
+def _fmt(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}s" for v in values)
+
+
+if __name__ == "__main__":
+    main()

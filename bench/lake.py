@@ -82,7 +82,10 @@ def lake_site(name: str, db: str, files: list[Path], sources: int = 1) -> Path:
         folder.mkdir()
         for path in files[i::sources]:
             os.link(path, folder / f"{path.parent.name}_{path.name}")
-        config = {**raw, "sources": [{**raw["sources"][0], "name": f"bench{i}", "path": f"./{folder.name}"}]}
+        # one source keeps bench.run's name: a lake moved in by warehouse copy then has the same billing
+        # inputs, so its next run bills incrementally (a renamed source changes them: a full rebuild)
+        name = raw["sources"][0]["name"] + (str(i) if sources > 1 else "")
+        config = {**raw, "sources": [{**raw["sources"][0], "name": name, "path": f"./{folder.name}"}]}
         (site / ("eur.yaml" if sources == 1 else f"eur-{i}.yaml")).write_text(yaml.safe_dump(config))
     return site
 

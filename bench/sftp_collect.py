@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.sftp_download import Server, _free_port, _wait_ssh, throwaway_sshd
+from bench.sftp_download import Server, _free_port, _wait_ssh, sftp_source, throwaway_sshd
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 FILES = 8
@@ -77,23 +77,8 @@ def collect_seconds(server: Server, remote: Path, work: Path, ahead: bool) -> fl
 
 
 def download_seconds(server: Server, remote: Path, work: Path) -> float:
-    from eur_pipeline.config import SourceConfig
-    from eur_pipeline.sources.sftp import SftpSource
-
-    cfg = SourceConfig.model_validate(
-        {
-            "name": "bench",
-            "kind": "sftp",
-            "host": "127.0.0.1",
-            "port": server.port,
-            "username": server.user,
-            "private_key": str(server.key),
-            "known_hosts": str(server.known_hosts),
-            "remote_path": str(remote),
-        }
-    )
     started = time.perf_counter()
-    with SftpSource(cfg) as src:
+    with sftp_source(server, remote) as src:
         for listed in src.list_files():
             src.fetch(listed, work / "download" / listed.name)
     elapsed = time.perf_counter() - started

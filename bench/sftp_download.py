@@ -120,8 +120,8 @@ def openssh_get(server: Server, remote: Path, dest: Path, ciphers: str | None) -
     subprocess.run([*cmd, f"{server.user}@127.0.0.1"], check=True, timeout=600, stdout=subprocess.DEVNULL)
 
 
-def source_get(server: Server, remote: Path, dest: Path) -> str:
-    """Download with SftpSource; returns the cipher it negotiated (so the comparison is interpretable)."""
+def sftp_source(server: Server, remote_dir: Path):  # type: ignore[no-untyped-def]
+    """An SftpSource on ``server``'s folder ``remote_dir`` (not yet connected)."""
     from eur_pipeline.config import SourceConfig
     from eur_pipeline.sources.sftp import SftpSource
 
@@ -134,10 +134,15 @@ def source_get(server: Server, remote: Path, dest: Path) -> str:
             "username": server.user,
             "private_key": str(server.key),
             "known_hosts": str(server.known_hosts),
-            "remote_path": str(remote.parent),
+            "remote_path": str(remote_dir),
         }
     )
-    with SftpSource(cfg) as src:
+    return SftpSource(cfg)
+
+
+def source_get(server: Server, remote: Path, dest: Path) -> str:
+    """Download with SftpSource; returns the cipher it negotiated (so the comparison is interpretable)."""
+    with sftp_source(server, remote.parent) as src:
         (listed,) = [f for f in src.list_files() if f.name == remote.name]
         src.fetch(listed, dest)
         transport = src._transport

@@ -3,44 +3,19 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
-def _admin() -> Any:
-    import psycopg2
-
-    try:
-        con = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
-    except psycopg2.Error as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 not reachable: {exc}")
-    con.autocommit = True
-    return con
+from eur_pipeline_tests.postgres import PG, fresh_database
 
 
 @contextmanager
 def lake_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one lake catalog."""
-    admin = _admin()
-    name = f"eur_lake_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_database("eur_lake") as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def lake_spec(dbname: str, data_path: Path | str) -> dict[str, str]:

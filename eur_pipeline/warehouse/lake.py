@@ -30,7 +30,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -251,70 +251,67 @@ def advisory_lock(
 
 
 @contextmanager
-def serial_section(con: duckdb.DuckDBPyConnection, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Run the block alone among the lake's writers (a DuckDB file has one writer anyway: no-op).
-
-    Open the block's transactions inside it, so they start from the latest snapshot."""
+def _lake_lock(
+    con: duckdb.DuckDBPyConnection,
+    key: int,
+    what: str,
+    wait_seconds: float,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """``advisory_lock`` in the lake's catalog database; a no-op on a DuckDB file, which has one writer."""
     conninfo = lake_conninfo(con)
     if conninfo is None:
         yield
         return
-    with advisory_lock(conninfo, _lock_key("serial"), "serial section", SERIAL_WAIT_SECONDS, on_wait):
+    with advisory_lock(conninfo, key, what, wait_seconds, on_wait):
         yield
 
 
-@contextmanager
-def content_claim(con: duckdb.DuckDBPyConnection, sha256: str, wait_seconds: float = 3600.0) -> Iterator[None]:
+def serial_section(
+    con: duckdb.DuckDBPyConnection, on_wait: Callable[[str], None] | None = None
+) -> AbstractContextManager[None]:
+    """Run the block alone among the lake's writers (a DuckDB file has one writer anyway: no-op).
+
+    Open the block's transactions inside it, so they start from the latest snapshot."""
+    return _lake_lock(con, _lock_key("serial"), "serial section", SERIAL_WAIT_SECONDS, on_wait)
+
+
+def content_claim(
+    con: duckdb.DuckDBPyConnection, sha256: str, wait_seconds: float = 3600.0
+) -> AbstractContextManager[None]:
     """Only one writer at a time loads a given content (no-op on a DuckDB file, which has one writer).
 
     Inside the block, re-read the ledger: a writer that held the claim before committed (or died
     without committing, which leaves nothing)."""
-    conninfo = lake_conninfo(con)
-    if conninfo is None:
-        yield
-        return
     key = int(sha256[:16], 16)
     key = key - (1 << 64) if key >= (1 << 63) else key
-    with advisory_lock(conninfo, key, f"content claim {sha256[:16]}", wait_seconds):
-        yield
+    return _lake_lock(con, key, f"content claim {sha256[:16]}", wait_seconds)
 
 
-@contextmanager
-def named_claim(con: duckdb.DuckDBPyConnection, name: str, what: str, wait_seconds: float = 3600.0) -> Iterator[None]:
+def named_claim(
+    con: duckdb.DuckDBPyConnection, name: str, what: str, wait_seconds: float = 3600.0
+) -> AbstractContextManager[None]:
     """One lake writer at a time inside the block, among those claiming ``name`` (no-op on a DuckDB
     file, which has one writer). Unlike the serial section it does not hold up the transforms."""
-    conninfo = lake_conninfo(con)
-    if conninfo is None:
-        yield
-        return
-    with advisory_lock(conninfo, _lock_key(f"claim:{name}"), what, wait_seconds):
-        yield
+    return _lake_lock(con, _lock_key(f"claim:{name}"), what, wait_seconds)
 
 
-@contextmanager
-def upstream_claim(con: duckdb.DuckDBPyConnection, format_name: str, wait_seconds: float = 3600.0) -> Iterator[None]:
+def upstream_claim(
+    con: duckdb.DuckDBPyConnection, format_name: str, wait_seconds: float = 3600.0
+) -> AbstractContextManager[None]:
     """Only one writer at a time loads a file of a format whose records carry upstream ids (no-op on a
     DuckDB file): the load reads ``upstream_ids`` and appends the new ones, so two parallel loads of
     different files exporting one post again would both take it. Open the load's transaction inside."""
-    conninfo = lake_conninfo(con)
-    if conninfo is None:
-        yield
-        return
-    with advisory_lock(conninfo, _lock_key(f"upstream:{format_name}"), f"upstream ids of {format_name}", wait_seconds):
-        yield
+    return _lake_lock(con, _lock_key(f"upstream:{format_name}"), f"upstream ids of {format_name}", wait_seconds)
 
 
-@contextmanager
-def source_claim(con: duckdb.DuckDBPyConnection, source: str, wait_seconds: float = 3600.0) -> Iterator[None]:
+def source_claim(
+    con: duckdb.DuckDBPyConnection, source: str, wait_seconds: float = 3600.0
+) -> AbstractContextManager[None]:
     """Only one writer at a time collects from a database source (no-op on a DuckDB file): its batches
     start at the committed watermark, so two writers listing at once would plan overlapping batches
     of different contents (the content claim would not catch them) and load some rows twice."""
-    conninfo = lake_conninfo(con)
-    if conninfo is None:
-        yield
-        return
-    with advisory_lock(conninfo, _lock_key(f"source:{source}"), f"collection of {source}", wait_seconds):
-        yield
+    return _lake_lock(con, _lock_key(f"source:{source}"), f"collection of {source}", wait_seconds)
 
 
 # DuckLake reserves a column named row_id while data inlining is on, and checks it when the table is

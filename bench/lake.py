@@ -38,6 +38,7 @@ from bench.run import (
     OUT,
     SCALE,
     add_file,
+    fresh_site,
     full_run,
     generate,
     measure,
@@ -87,16 +88,6 @@ def lake_site(name: str, db: str, files: list[Path], sources: int = 1) -> Path:
         name = raw["sources"][0]["name"] + (str(i) if sources > 1 else "")
         config = {**raw, "sources": [{**raw["sources"][0], "name": name, "path": f"./{folder.name}"}]}
         (site / ("eur.yaml" if sources == 1 else f"eur-{i}.yaml")).write_text(yaml.safe_dump(config))
-    return site
-
-
-def file_site(name: str, files: list[Path]) -> Path:
-    site = OUT / "runs" / name
-    shutil.rmtree(site, ignore_errors=True)
-    (site / "incoming").mkdir(parents=True)
-    (site / "eur.yaml").write_text(CONFIG)
-    for path in files:
-        add_file(site, path)
     return site
 
 
@@ -196,7 +187,7 @@ def main() -> None:
     verdicts: list[str] = []
 
     say("  full run, DuckDB file ...")
-    file_full = full_run(file_site("lake_file_full", [big]))
+    file_full = full_run(fresh_site("lake_file_full", [big]))
     with lake_db() as db:
         say("  full run, lake (with an analyst querying meanwhile) ...")
         reader = Reader(db)
@@ -259,7 +250,7 @@ def incremental(big: Path, new: Path) -> str:
     say("  incremental: one small file into an empty lake vs into >= 10M records ...")
     with lake_db() as db:
         incr_empty = stage_run(lake_site("lake_incr_empty", db, [new]))
-    grown_site = file_site("lake_grown_file", [big])
+    grown_site = fresh_site("lake_grown_file", [big])
     full_run(grown_site)
     grow = [sys.executable, "-m", "bench.run", "--grow", str(grown_site), str(GROWN_RECORDS)]
     grown = int(measure(grow).stdout.strip().splitlines()[-1])

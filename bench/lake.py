@@ -37,6 +37,7 @@ from bench.run import (
     NEW_FILE_CONVERSATIONS,
     OUT,
     SCALE,
+    Measured,
     add_file,
     fresh_site,
     full_run,
@@ -269,6 +270,7 @@ def incremental(big: Path, new: Path) -> str:
         )
         add_file(site, new)
         incr_big = stage_run(site)
+        rebuild = full_billing_rebuild(site)
     ratio = incr_big["total"] / incr_empty["total"]
     say(
         f"Incremental ({NEW_FILE_CONVERSATIONS} conversations): empty lake {incr_empty['total']:.2f} s, lake of "
@@ -276,8 +278,26 @@ def incremental(big: Path, new: Path) -> str:
     )
     say("  stages empty: " + ", ".join(f"{k} {v:.2f}" for k, v in incr_empty.items()))
     say("  stages 10M+:  " + ", ".join(f"{k} {v:.2f}" for k, v in incr_big.items()))
+    say(
+        f"Full billing rebuild of that lake (what a rates or directory change triggers), writers' memory cap: "
+        f"{rebuild.wall:.1f} s, peak {rebuild.peak_mb:,.0f} MB, {rebuild.stdout.strip().splitlines()[-1]} passes"
+    )
     ok = grown >= 10_000_000 and ratio <= 3.0
     return f"  [{verdict(ok)}] one small file into a >= 10M-record lake <= 3x into an empty one: {ratio:.2f}x"
+
+
+def full_billing_rebuild(site: Path) -> Measured:
+    """``refresh_billing(full=True)`` in a fresh process at the default memory cap; prints its passes."""
+    script = f"""
+from eur_pipeline.billing.compute import _rebuild_passes, refresh_billing
+from eur_pipeline.config.loader import load_config
+from eur_pipeline.warehouse.migrations import open_warehouse
+config = load_config({str(site / "eur.yaml")!r})
+con = open_warehouse(config.warehouse)
+refresh_billing(con, config, full=True)
+print(_rebuild_passes(con))
+"""
+    return measure([sys.executable, "-c", script])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ replace their old ones; then only the (period, user) rows they touch now or touc
 recomputed, as sums of the stored contributions of those rows (``sql/billing_usage.sql``). A
 recomputed row is exactly what a full rebuild gives, and the cost follows the new file, not the
 month. A change of directory, rates, timezone, extension length or source sites (a fingerprint in
-``eur_settings``) recomputes every thread and row. Org data and cost are applied in Python with
+``eur_settings``) recomputes every thread and row, in passes of THREADS_PER_PASS threads so a
+large warehouse stays under the writers' memory cap. Org data and cost are applied in Python with
 Decimal; results go back through Arrow, in the same transaction that consumes the queue.
 """
 
@@ -37,6 +38,10 @@ from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
 BILLING_RULES_VERSION = 1
+# A full rebuild computes the threads' contributions in passes of about this many threads (split by
+# a hash of the thread key), so its memory follows this, not the warehouse: in one pass an 11M-record
+# lake needed more than the writers' 128 MB cap.
+THREADS_PER_PASS = 100_000
 
 MONEY = pa.decimal128(18, 4)
 BILLING_SCHEMA = pa.schema(
@@ -177,6 +182,12 @@ def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending:
     }
 
 
+def _rebuild_passes(con: duckdb.DuckDBPyConnection) -> int:
+    """How many passes a full rebuild takes: one per THREADS_PER_PASS conversations (at least one)."""
+    (threads,) = con.execute("SELECT count(*) FROM conversations").fetchall()[0]
+    return max(1, -(-int(threads) // THREADS_PER_PASS))
+
+
 def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: bool = False) -> int:
     """Recompute the billing rows (period × user) touched by stage-'billing' threads (all months when
     ``full`` or when billing's inputs changed) and consume those queue rows, in one transaction.
@@ -215,10 +226,12 @@ def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fing
             # the rows these threads touched when last billed, then those they touch now
             old_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
             con.execute(f"DELETE {mine}", mine_params)
-            con.execute(
-                "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
-                {"tz": tz, "full": full, "lo": scope["lo"], "hi": scope["hi"]},
-            )
+            passes = _rebuild_passes(con) if full else 1
+            for part in range(passes):
+                con.execute(
+                    "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
+                    {"tz": tz, "full": full, "lo": scope["lo"], "hi": scope["hi"], "passes": passes, "part": part},
+                )
             new_pairs = (
                 con.sql("SELECT DISTINCT period, user_jid FROM billing_thread_periods").to_arrow_table()
                 if full  # every row, purged threads' included

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
+from eur_pipeline.billing import compute
 from eur_pipeline.billing.compute import refresh_billing
 from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.pipeline.collect import collect_source
@@ -112,3 +115,30 @@ def test_files_one_by_one_bill_as_all_at_once(tmp_path: Path) -> None:
         ("2024-04", "erin"): [branch, 1, 1, 1, 0],  # 2 and 2: ties to "branch"
         ("2024-04", "frank"): [branch, 1, 1, 1, 0],
     }
+
+
+def test_a_full_rebuild_in_passes_bills_as_one_pass(
+    tmp_path: Path, warehouse_value: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full rebuild of a large warehouse runs in passes of THREADS_PER_PASS threads (memory under the
+    writers' cap); any number of passes gives the same contributions and rows as one."""
+    config = make_config(tmp_path, warehouse=warehouse_value)
+    con = open_warehouse(config.warehouse)
+    tables = ("SELECT * FROM billing ORDER BY ALL", "SELECT * FROM billing_thread_periods ORDER BY ALL")
+    try:
+        for folder, name, messages in FILES:
+            write(tmp_path / folder, name, messages)
+        for source in config.sources:
+            collect_source(con, config, source, now=time.time() + 3600)
+        refresh_messages(con)
+        refresh_conversations(con)
+        refresh_billing(con, config)
+        one_pass = [con.execute(q).fetchall() for q in tables]
+        assert one_pass[0] and compute._rebuild_passes(con) == 1
+        for threads_per_pass, passes in ((3, 2), (2, 2), (1, 4)):  # 4 threads: T1, T2, T3, erin–frank
+            monkeypatch.setattr(compute, "THREADS_PER_PASS", threads_per_pass)
+            assert compute._rebuild_passes(con) == passes
+            refresh_billing(con, config, full=True)
+            assert [con.execute(q).fetchall() for q in tables] == one_pass, f"{passes} passes"
+    finally:
+        con.close()

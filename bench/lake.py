@@ -295,7 +295,7 @@ from eur_pipeline.warehouse.migrations import open_warehouse
 config = load_config({str(site / "eur.yaml")!r})
 con = open_warehouse(config.warehouse)
 refresh_billing(con, config, full=True)
-print(_rebuild_passes(con))
+print(len(_rebuild_passes(con, config.timezone)))
 """
     return measure([sys.executable, "-c", script])
 

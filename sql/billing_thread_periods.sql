@@ -5,8 +5,9 @@
 --   $tz    IANA timezone of the billing periods
 --   $full  true: every thread; false: only the threads in the registered relation _billing_pending
 --   $lo, $hi  TIMESTAMPTZ bounds of those threads' messages (see compute._pending_scope)
---   $passes, $part  only the threads whose key hashes to $part modulo $passes: a full rebuild runs in
---          several passes so that its memory follows one pass's threads (compute.THREADS_PER_PASS)
+--   $first, $last  DATE: only contributions to these periods (a full rebuild runs a month at a time)
+--   $passes, $part  only the threads whose key hashes to $part modulo $passes (a full rebuild cuts a
+--          large month into passes, so that its memory follows a pass: compute._rebuild_passes)
 -- Thread keys are billing's: a message's thread_id ('message:' || message_id without one); a record's
 -- thread_key() (its threadId, else its pair of parties), as the messages transform folds them.
 WITH msg AS (
@@ -54,6 +55,6 @@ SELECT thread_id, period, coalesce(a.handle, e.user_jid) AS user_jid, source,
        sum(started)::INTEGER                     AS conversations_started,
        sum(records)::INTEGER                     AS records
 FROM events e LEFT JOIN _user_aliases a ON a.alias = e.user_jid
-WHERE hash(e.thread_id) % $passes = $part
+WHERE e.period BETWEEN $first AND $last AND hash(e.thread_id) % $passes = $part
 GROUP BY thread_id, period, coalesce(a.handle, e.user_jid), source
 ORDER BY period, 3;

@@ -8,9 +8,10 @@ replace their old ones; then only the (period, user) rows they touch now or touc
 recomputed, as sums of the stored contributions of those rows (``sql/billing_usage.sql``). A
 recomputed row is exactly what a full rebuild gives, and the cost follows the new file, not the
 month. A change of directory, rates, timezone, extension length or source sites (a fingerprint in
-``eur_settings``) recomputes every thread and row, in passes of THREADS_PER_PASS threads so a
-large warehouse stays under the writers' memory cap. Org data and cost are applied in Python with
-Decimal; results go back through Arrow, in the same transaction that consumes the queue.
+``eur_settings``) recomputes every thread and row, month by month in passes of about
+ROWS_PER_PASS rows at most, so a large warehouse stays under the writers' memory cap. Org data and
+cost are applied in Python with Decimal; results go back through Arrow, in the same transaction
+that consumes the queue.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
 BILLING_RULES_VERSION = 1
-# A full rebuild computes the threads' contributions in passes of about this many threads (split by
-# a hash of the thread key), so its memory follows this, not the warehouse: in one pass an 11M-record
-# lake needed more than the writers' 128 MB cap.
-THREADS_PER_PASS = 100_000
+# A full rebuild computes the contributions a month at a time, split into passes of about this many
+# records, messages and conversations (by a hash of the thread key), so its memory follows a pass,
+# not the warehouse: in one pass a 10M-record lake needed more than the writers' 128 MB cap.
+ROWS_PER_PASS = 1_500_000
 
 MONEY = pa.decimal128(18, 4)
 BILLING_SCHEMA = pa.schema(
@@ -182,10 +183,27 @@ def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending:
     }
 
 
-def _rebuild_passes(con: duckdb.DuckDBPyConnection) -> int:
-    """How many passes a full rebuild takes: one per THREADS_PER_PASS conversations (at least one)."""
-    (threads,) = con.execute("SELECT count(*) FROM conversations").fetchall()[0]
-    return max(1, -(-int(threads) // THREADS_PER_PASS))
+def _rebuild_passes(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, object]]:
+    """The passes of a full rebuild (parameters of billing_thread_periods.sql): each local month that
+    holds rows, within its instants (zone maps skip the other months), cut by thread-key hash into
+    ceil(rows / ROWS_PER_PASS) parts. A contribution's period is its own event's month, so every
+    contribution lands in exactly one pass."""
+    months = con.execute(
+        "SELECT month, count(*) FROM ("
+        " SELECT date_trunc('month', timezone($tz, sent_at))::DATE AS month FROM message_records"
+        " UNION ALL SELECT date_trunc('month', timezone($tz, sent_at))::DATE FROM messages"
+        " UNION ALL SELECT date_trunc('month', timezone($tz, started_at))::DATE FROM conversations"
+        ") GROUP BY month ORDER BY month",
+        {"tz": tz},
+    ).fetchall()
+    passes: list[dict[str, object]] = []
+    for month, rows in months:
+        lo, hi = period_bounds([month], tz)
+        parts = max(1, -(-int(rows) // ROWS_PER_PASS))
+        passes += [
+            {"lo": lo, "hi": hi, "first": month, "last": month, "passes": parts, "part": i} for i in range(parts)
+        ]
+    return passes
 
 
 def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: bool = False) -> int:
@@ -226,11 +244,11 @@ def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fing
             # the rows these threads touched when last billed, then those they touch now
             old_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
             con.execute(f"DELETE {mine}", mine_params)
-            passes = _rebuild_passes(con) if full else 1
-            for part in range(passes):
+            whole = {"lo": scope["lo"], "hi": scope["hi"], "first": date.min, "last": date.max, "passes": 1, "part": 0}
+            for params in _rebuild_passes(con, tz) if full else [whole]:
                 con.execute(
                     "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
-                    {"tz": tz, "full": full, "lo": scope["lo"], "hi": scope["hi"], "passes": passes, "part": part},
+                    {"tz": tz, "full": full, **params},
                 )
             new_pairs = (
                 con.sql("SELECT DISTINCT period, user_jid FROM billing_thread_periods").to_arrow_table()

@@ -120,8 +120,8 @@ def test_files_one_by_one_bill_as_all_at_once(tmp_path: Path) -> None:
 def test_a_full_rebuild_in_passes_bills_as_one_pass(
     tmp_path: Path, warehouse_value: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A full rebuild of a large warehouse runs in passes of THREADS_PER_PASS threads (memory under the
-    writers' cap); any number of passes gives the same contributions and rows as one."""
+    """A full rebuild runs a month at a time, a large month in several passes (memory under the writers'
+    cap): any number of passes gives the same contributions and rows as one pass over everything."""
     config = make_config(tmp_path, warehouse=warehouse_value)
     con = open_warehouse(config.warehouse)
     tables = ("SELECT * FROM billing ORDER BY ALL", "SELECT * FROM billing_thread_periods ORDER BY ALL")
@@ -134,10 +134,12 @@ def test_a_full_rebuild_in_passes_bills_as_one_pass(
         refresh_conversations(con)
         refresh_billing(con, config)
         one_pass = [con.execute(q).fetchall() for q in tables]
-        assert one_pass[0] and compute._rebuild_passes(con) == 1
-        for threads_per_pass, passes in ((3, 2), (2, 2), (1, 4)):  # 4 threads: T1, T2, T3, erin–frank
-            monkeypatch.setattr(compute, "THREADS_PER_PASS", threads_per_pass)
-            assert compute._rebuild_passes(con) == passes
+        assert one_pass[0] and len(compute._rebuild_passes(con, "UTC")) == 2  # March and April 2024
+        # 24 records, 11 messages and 4 conversations over the two months: 4, 10 and 39 passes
+        for rows_per_pass in (10, 4, 1):
+            monkeypatch.setattr(compute, "ROWS_PER_PASS", rows_per_pass)
+            passes = len(compute._rebuild_passes(con, "UTC"))
+            assert passes > 2
             refresh_billing(con, config, full=True)
             assert [con.execute(q).fetchall() for q in tables] == one_pass, f"{passes} passes"
     finally:

@@ -39,10 +39,11 @@ from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
 BILLING_RULES_VERSION = 1
-# A full rebuild computes the contributions a month at a time, split into passes of about this many
-# records, messages and conversations (by a hash of the thread key), so its memory follows a pass,
-# not the warehouse: in one pass a 10M-record lake needed more than the writers' 128 MB cap.
-ROWS_PER_PASS = 1_500_000
+# A full rebuild of more than this many records, messages and conversations computes the
+# contributions a month at a time, a month of more in passes of about this many (by a hash of the
+# thread key), so its memory follows a pass, not the warehouse: in one pass a 10M-record lake needed
+# more than the writers' 128 MB cap; 2.5M rows in one pass fit it on both backends.
+ROWS_PER_PASS = 3_000_000
 
 MONEY = pa.decimal128(18, 4)
 BILLING_SCHEMA = pa.schema(
@@ -184,10 +185,17 @@ def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending:
 
 
 def _rebuild_passes(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, object]]:
-    """The passes of a full rebuild (parameters of billing_thread_periods.sql): each local month that
-    holds rows, within its instants (zone maps skip the other months), cut by thread-key hash into
-    ceil(rows / ROWS_PER_PASS) parts. A contribution's period is its own event's month, so every
-    contribution lands in exactly one pass."""
+    """The passes of a full rebuild (parameters of billing_thread_periods.sql). Up to ROWS_PER_PASS
+    rows in all: one pass over everything. Beyond: each local month that holds rows, within its
+    instants (zone maps skip the other months), cut by thread-key hash into ceil(rows / ROWS_PER_PASS)
+    parts. A contribution's period is its own event's month, so each lands in exactly one pass."""
+    whole = {"lo": datetime.min.replace(tzinfo=UTC), "hi": datetime.max.replace(tzinfo=UTC)}
+    (total,) = con.execute(
+        "SELECT (SELECT count(*) FROM message_records) + (SELECT count(*) FROM messages)"
+        " + (SELECT count(*) FROM conversations)"
+    ).fetchall()[0]
+    if total <= ROWS_PER_PASS:
+        return [{**whole, "first": date.min, "last": date.max, "passes": 1, "part": 0}]
     months = con.execute(
         "SELECT month, count(*) FROM ("
         " SELECT date_trunc('month', timezone($tz, sent_at))::DATE AS month FROM message_records"
@@ -200,9 +208,7 @@ def _rebuild_passes(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, o
     for month, rows in months:
         lo, hi = period_bounds([month], tz)
         parts = max(1, -(-int(rows) // ROWS_PER_PASS))
-        passes += [
-            {"lo": lo, "hi": hi, "first": month, "last": month, "passes": parts, "part": i} for i in range(parts)
-        ]
+        passes += [{"lo": lo, "hi": hi, "first": month, "last": month, "passes": parts, "part": i} for i in range(parts)]
     return passes
 
 

@@ -184,18 +184,22 @@ def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending:
     }
 
 
+def _one_pass(lo: datetime, hi: datetime) -> dict[str, object]:
+    """billing_thread_periods.sql's parameters for every thread of the scope in one pass, any period."""
+    return {"lo": lo, "hi": hi, "first": date.min, "last": date.max, "passes": 1, "part": 0}
+
+
 def _rebuild_passes(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, object]]:
     """The passes of a full rebuild (parameters of billing_thread_periods.sql). Up to ROWS_PER_PASS
     rows in all: one pass over everything. Beyond: each local month that holds rows, within its
     instants (zone maps skip the other months), cut by thread-key hash into ceil(rows / ROWS_PER_PASS)
     parts. A contribution's period is its own event's month, so each lands in exactly one pass."""
-    whole = {"lo": datetime.min.replace(tzinfo=UTC), "hi": datetime.max.replace(tzinfo=UTC)}
     (total,) = con.execute(
         "SELECT (SELECT count(*) FROM message_records) + (SELECT count(*) FROM messages)"
         " + (SELECT count(*) FROM conversations)"
     ).fetchall()[0]
     if total <= ROWS_PER_PASS:
-        return [{**whole, "first": date.min, "last": date.max, "passes": 1, "part": 0}]
+        return [_one_pass(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))]
     months = con.execute(
         "SELECT month, count(*) FROM ("
         " SELECT date_trunc('month', timezone($tz, sent_at))::DATE AS month FROM message_records"
@@ -208,7 +212,9 @@ def _rebuild_passes(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, o
     for month, rows in months:
         lo, hi = period_bounds([month], tz)
         parts = max(1, -(-int(rows) // ROWS_PER_PASS))
-        passes += [{"lo": lo, "hi": hi, "first": month, "last": month, "passes": parts, "part": i} for i in range(parts)]
+        passes += [
+            {"lo": lo, "hi": hi, "first": month, "last": month, "passes": parts, "part": i} for i in range(parts)
+        ]
     return passes
 
 
@@ -250,8 +256,7 @@ def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fing
             # the rows these threads touched when last billed, then those they touch now
             old_pairs = con.sql(pairs_sql, params=mine_params).to_arrow_table()
             con.execute(f"DELETE {mine}", mine_params)
-            whole = {"lo": scope["lo"], "hi": scope["hi"], "first": date.min, "last": date.max, "passes": 1, "part": 0}
-            for params in _rebuild_passes(con, tz) if full else [whole]:
+            for params in _rebuild_passes(con, tz) if full else [_one_pass(scope["lo"], scope["hi"])]:
                 con.execute(
                     "INSERT INTO billing_thread_periods BY NAME " + read_sql("billing_thread_periods.sql"),
                     {"tz": tz, "full": full, **params},

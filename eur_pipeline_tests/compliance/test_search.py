@@ -111,3 +111,20 @@ def test_search_command(loaded: Callable[..., EurConfig], tmp_path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 2 and "--from '2024-13-01': expected a date" in bad.stderr
+
+
+def test_a_hit_is_the_stored_message_exactly(tmp_path, loaded: Callable[..., EurConfig], open_wh: Callable) -> None:
+    """The index stores each result row (built by DuckDB as JSON): quotes, backslashes, line breaks,
+    accents and emoji come back as the warehouse holds them."""
+    config = loaded()
+    con = open_wh(config)
+    body = 'zebra "quoted" back\\slash\nnew line, tab\there, café ünïcode ✓ 😀 </row>'
+    drop(tmp_path / "incoming", "f5.xml", archive_text(chat("T5", "2024-05-30T08:00:00Z", A, [D, B], body)))
+    collect_source(con, config, config.sources[0])
+    refresh_messages(con)
+    sync(con, config.resolved_search_index)
+    (row,) = search(con, config.resolved_search_index, "zebra")
+    stored = con.execute(
+        "SELECT message_id, thread_id, sent_at, sender, recipients, body FROM messages WHERE thread_id = 'T5'"
+    ).fetchall()
+    assert [row] == stored and row[5] == body

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from eur_pipeline.billing.compute import refresh_billing
+from eur_pipeline.compliance.search_index import sync
 from eur_pipeline.config.loader import load_config
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
@@ -28,6 +29,7 @@ def main() -> None:
         ("collect", lambda: [collect_source(con, config, source) for source in config.sources]),
         ("messages", lambda: refresh_messages(con)),
         ("conversations", lambda: refresh_conversations(con)),
+        ("search_index", lambda: sync(con, config.resolved_search_index)),
         ("check", lambda: check_conversations(con)),
         ("billing", lambda: refresh_billing(con, config)),
     ]

@@ -268,6 +268,8 @@ def incremental(big: Path, new: Path) -> str:
                 str(site / "eur.yaml"),
             ]
         )
+        # the search index moves with the warehouse (docs/operations.md), or the next sync rebuilds it
+        shutil.copytree(grown_site / "search-index", site / "search-index")
         add_file(site, new)
         incr_big = stage_run(site)
         rebuild = full_billing_rebuild(site)

@@ -224,7 +224,8 @@ def split_archive(xml: Path, folder: Path, files: int) -> list[Path]:
 
 def grow_warehouse(site: Path, target: int) -> int:
     """Copies of the loaded rows under new file ids and threads, shifted back one month per copy, until
-    the warehouse holds ``target`` records — derived tables copied alike, so it is consistent and cheap."""
+    the warehouse holds ``target`` records — derived tables copied alike, so it is consistent and cheap;
+    then the search index is brought in step."""
     import duckdb
 
     con = duckdb.connect(str(site / "warehouse.duckdb"))
@@ -262,7 +263,24 @@ def grow_warehouse(site: Path, target: int) -> int:
     con.execute("CHECKPOINT")
     total = con.execute("SELECT count(*) FROM message_records").fetchone()[0]  # type: ignore[index]
     con.close()
+    _sync_search_index(site)
     return int(total)
+
+
+def _sync_search_index(site: Path) -> None:
+    """Index the copied messages as the runs that stored them would have: else the next run's sync
+    finds the index behind the warehouse and rebuilds it (minutes on 5M messages), which is setup,
+    not the incremental cost being measured."""
+    from eur_pipeline.compliance.search_index import sync
+    from eur_pipeline.config.loader import load_config
+    from eur_pipeline.warehouse.connection import connect
+
+    config = load_config(site / "eur.yaml")
+    con = connect(config.warehouse)
+    try:
+        sync(con, config.resolved_search_index)
+    finally:
+        con.close()
 
 
 def fmt_row(name: str, records: int, wall: float, run: Measured, ref_wall: float | None, note: str = "") -> str:

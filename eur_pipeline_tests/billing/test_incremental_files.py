@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from eur_pipeline.billing import compute
 from eur_pipeline.billing.compute import refresh_billing
+from eur_pipeline.config import EurConfig
 from eur_pipeline.demo.avaya_writer import ARCHIVE_HEAD, ARCHIVE_TAIL, render_record
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_conversations, refresh_messages
@@ -61,6 +63,18 @@ def write(folder: Path, name: str, messages: list[tuple[str, str, str, list[str]
     (folder / name).write_text(ARCHIVE_HEAD + "".join(records) + ARCHIVE_TAIL, encoding="utf-8")
 
 
+def load(con: duckdb.DuckDBPyConnection, config: EurConfig, tmp_path: Path, files: list[int]) -> None:
+    """Write these of FILES and run one pipeline pass over them."""
+    for i in files:
+        folder, name, messages = FILES[i]
+        write(tmp_path / folder, name, messages)
+    for source in config.sources:
+        collect_source(con, config, source, now=time.time() + 3600)
+    refresh_messages(con)
+    refresh_conversations(con)
+    refresh_billing(con, config)
+
+
 def billed(tmp_path: Path, batches: list[list[int]]) -> tuple[list[tuple], list[tuple]]:
     """Load FILES in ``batches`` (a full pipeline pass per batch): the billing rows, then those
     of a full rebuild."""
@@ -68,14 +82,7 @@ def billed(tmp_path: Path, batches: list[list[int]]) -> tuple[list[tuple], list[
     con = open_warehouse(config.warehouse)
     try:
         for batch in batches:
-            for i in batch:
-                folder, name, messages = FILES[i]
-                write(tmp_path / folder, name, messages)
-            for source in config.sources:
-                collect_source(con, config, source, now=time.time() + 3600)
-            refresh_messages(con)
-            refresh_conversations(con)
-            refresh_billing(con, config)
+            load(con, config, tmp_path, batch)
         query = "SELECT * FROM billing ORDER BY period, user_jid"
         rows = con.execute(query).fetchall()
         refresh_billing(con, config, full=True)
@@ -126,13 +133,7 @@ def test_a_full_rebuild_in_passes_bills_as_one_pass(
     con = open_warehouse(config.warehouse)
     tables = ("SELECT * FROM billing ORDER BY ALL", "SELECT * FROM billing_thread_periods ORDER BY ALL")
     try:
-        for folder, name, messages in FILES:
-            write(tmp_path / folder, name, messages)
-        for source in config.sources:
-            collect_source(con, config, source, now=time.time() + 3600)
-        refresh_messages(con)
-        refresh_conversations(con)
-        refresh_billing(con, config)
+        load(con, config, tmp_path, list(range(len(FILES))))
         one_pass = [con.execute(q).fetchall() for q in tables]
         assert one_pass[0] and len(compute._rebuild_passes(con, "UTC")) == 1
         # 24 records, 11 messages and 4 conversations: March and April 2024, then 4, 10 and 39 passes

@@ -140,9 +140,10 @@ def _new_messages(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, st
     base64-encoded, as tantivy's JSON wants a bytes field; instants are UTC.
 
     The messages the index lacks are found by their ids alone, into a temporary table, before any
-    body is read: joined with the whole rows, DuckDB may build its hash table on the messages, bodies
-    included (a 4.7M-message lake, and a rebuild of 750,704, ran out of the writers' 128 MB cap). An
-    empty ``search_indexed`` (a rebuild, the first sync) needs no join at all."""
+    body is read, and the rows are matched against that table with DuckDB's build-side swap off:
+    otherwise it may build its hash table on the messages, bodies included (a 4.7M-message lake, a
+    rebuild of 750,704 and 4.5M new messages in a 4.9M-message file all ran out of the writers'
+    128 MB cap). An empty ``search_indexed`` (a rebuild, the first sync) needs no join at all."""
     scope = ""
     if _count(con, "SELECT count(*) FROM search_indexed"):
         con.execute(
@@ -151,6 +152,8 @@ def _new_messages(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, st
         )
         scope = "AND m.message_id IN (SELECT message_id FROM _eur_unindexed)"
     utc = "strftime(m.sent_at AT TIME ZONE 'UTC', '{}')"
+    (disabled,) = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0]
+    con.execute("SET disabled_optimizers = ?", [",".join(filter(None, [disabled, "build_side_probe_side"]))])
     try:
         cursor = con.execute(
             f"""SELECT m.message_id, json_object(
@@ -165,6 +168,7 @@ def _new_messages(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, st
         while rows := cursor.fetchmany(BATCH):
             yield rows
     finally:
+        con.execute("SET disabled_optimizers = ?", [disabled])
         con.execute("DROP TABLE IF EXISTS _eur_unindexed")
 
 

@@ -128,3 +128,27 @@ def test_a_hit_is_the_stored_message_exactly(tmp_path, loaded: Callable[..., Eur
         "SELECT message_id, thread_id, sent_at, sender, recipients, body FROM messages WHERE thread_id = 'T5'"
     ).fetchall()
     assert [row] == stored and row[5] == body
+
+
+def test_the_sync_indexes_long_bodies_under_the_memory_cap(tmp_path) -> None:
+    """5,000 messages of 13 kB (pasted logs, say) at the writers' 128 MB DuckDB cap: documents built
+    as JSON inside DuckDB ran out of it; the sync must index them all and find them."""
+    from eur_pipeline.warehouse.migrations import open_warehouse
+
+    con = open_warehouse(tmp_path / "warehouse.duckdb")
+    insert = """INSERT INTO messages (message_id, thread_id, sent_at, sender, recipients, recipient_count, body,
+                                      record_count, body_sha256)
+                SELECT md5(i::VARCHAR), 'T' || (i // 10), TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i),
+                       'a@x', ['b@x'], 1, repeat('lorem ipsum dolor ' || i::VARCHAR || ' ', 600), 2, md5('b' || i)
+                FROM range(?, ?) t(i)"""
+    try:
+        con.execute(insert, [0, 100])
+        assert sync(con, tmp_path / "index").added == 100  # search_indexed is no longer empty
+        con.execute(insert, [100, 5000])
+        con.execute("SET memory_limit = '128MB'")
+        report = sync(con, tmp_path / "index")
+        assert (report.added, report.documents, report.rebuilt) == (4900, 5000, False)
+        rows = search(con, tmp_path / "index", '"dolor 4999"', actor="test")
+        assert [r[0] for r in rows] == [con.execute("SELECT md5('4999')").fetchone()[0]]
+    finally:
+        con.close()

@@ -44,6 +44,7 @@ BILLING_RULES_VERSION = 1
 # thread key), so its memory follows a pass, not the warehouse: in one pass a 10M-record lake needed
 # more than the writers' 128 MB cap; 2.5M rows in one pass fit it on both backends.
 ROWS_PER_PASS = 3_000_000
+_ANY_INSTANT = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))  # unbounded $lo, $hi
 
 MONEY = pa.decimal128(18, 4)
 BILLING_SCHEMA = pa.schema(
@@ -177,8 +178,8 @@ def _pending_scope(con: duckdb.DuckDBPyConnection, tz: str, full: bool, pending:
             first, last = (t.astimezone(zone).date().replace(day=1) for t in (lo, hi))
             return {"lo": lo, "hi": hi, "first": first, "last": last}
     return {
-        "lo": datetime.min.replace(tzinfo=UTC),
-        "hi": datetime.max.replace(tzinfo=UTC),
+        "lo": _ANY_INSTANT[0],
+        "hi": _ANY_INSTANT[1],
         "first": date.min,
         "last": date.max,
     }
@@ -199,7 +200,7 @@ def _rebuild_passes(con: duckdb.DuckDBPyConnection, tz: str) -> list[dict[str, o
         " + (SELECT count(*) FROM conversations)"
     ).fetchall()[0]
     if total <= ROWS_PER_PASS:
-        return [_one_pass(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))]
+        return [_one_pass(*_ANY_INSTANT)]
     months = con.execute(
         "SELECT month, count(*) FROM ("
         " SELECT date_trunc('month', timezone($tz, sent_at))::DATE AS month FROM message_records"

@@ -259,6 +259,8 @@ def grow_warehouse(site: Path, target: int) -> int:
             f"""INSERT INTO billing_thread_periods SELECT * REPLACE (thread_id || '-{k}' AS thread_id,
                        period - {shift} AS period) FROM _orig_billing_thread_periods"""
         )
+    # the copies' threads queued for the search index, as the messages transform would have
+    con.execute("INSERT INTO search_pending_threads SELECT DISTINCT thread_id FROM messages")
     con.execute("COMMIT")
     con.execute("CHECKPOINT")
     total = con.execute("SELECT count(*) FROM message_records").fetchone()[0]  # type: ignore[index]

@@ -53,7 +53,8 @@ def word(rank: int) -> str:
 
 
 def build_messages(con: duckdb.DuckDBPyConnection, count: int, first: int = 0) -> None:
-    """``count`` messages numbered from ``first``: bodies of words of rank floor(20000^u), u uniform."""
+    """``count`` messages numbered from ``first``: bodies of words of rank floor(20000^u), u uniform;
+    their threads queued for the search index."""
     con.execute("CREATE OR REPLACE TEMP TABLE vocab AS SELECT i AS r, w FROM (SELECT unnest(?) AS w, "
                 "generate_subscripts(?, 1) - 1 AS i)", [[word(i) for i in range(VOCABULARY)]] * 2)  # fmt: skip
     con.execute(
@@ -75,6 +76,11 @@ def build_messages(con: duckdb.DuckDBPyConnection, count: int, first: int = 0) -
                    NULL AS body_sha256
             FROM w JOIN vocab v USING (r)
             GROUP BY i"""
+    )
+    # queued for the search index, as the messages transform queues the threads it writes
+    con.execute(
+        f"INSERT INTO search_pending_threads SELECT DISTINCT 'thread-' || (i // 8)::VARCHAR "
+        f"FROM range({first}, {first + count}) t(i)"
     )
 
 

@@ -31,4 +31,7 @@ INSERT INTO pending_threads
 SELECT thread_id, 'conversations' FROM _touched
 EXCEPT SELECT thread_id, stage FROM pending_threads WHERE stage = 'conversations';
 DELETE FROM pending_threads WHERE stage = 'messages' AND thread_id IN (SELECT thread_id FROM _touched);
+-- the search index re-reads these threads (sql/013_search_pending_threads.sql)
+INSERT INTO search_pending_threads
+SELECT thread_id FROM _touched EXCEPT SELECT thread_id FROM search_pending_threads;
 DROP TABLE _touched;

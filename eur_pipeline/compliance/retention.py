@@ -19,7 +19,7 @@ import duckdb
 from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.at_rest import restrict
 from eur_pipeline.compliance.privacy import extra_expression
-from eur_pipeline.compliance.search_index import SyncReport, sync
+from eur_pipeline.compliance.search_index import SyncReport, queue_threads, sync
 from eur_pipeline.compliance.settings import RetentionConfig
 from eur_pipeline.compliance.sql import count_of
 from eur_pipeline.config import EurConfig
@@ -99,12 +99,9 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
 
 
 def _erase_bodies(con: duckdb.DuckDBPyConnection, cutoff: datetime, report: PurgeReport) -> None:
-    report.message_bodies_erased = _count(
-        con,
-        "UPDATE messages SET body = NULL WHERE sent_at < ? AND body IS NOT NULL "
-        "AND message_id NOT IN (SELECT message_id FROM _held)",
-        [cutoff],
-    )
+    erased = "sent_at < ? AND body IS NOT NULL AND message_id NOT IN (SELECT message_id FROM _held)"
+    queue_threads(con, f"SELECT thread_id FROM messages WHERE {erased}", [cutoff])  # their documents go
+    report.message_bodies_erased = _count(con, f"UPDATE messages SET body = NULL WHERE {erased}", [cutoff])
     report.record_bodies_erased = _count(
         con,
         f"UPDATE message_records r SET body = NULL, extra = {extra_expression('drop')} "
@@ -150,6 +147,7 @@ def _remove_records(con: duckdb.DuckDBPyConnection, cutoff: datetime, now: datet
     report.messages_removed = _count(
         con, "DELETE FROM messages WHERE thread_id IN (SELECT thread_id FROM _purge_threads)"
     )
+    queue_threads(con, "SELECT thread_id FROM _purge_threads")
     report.rejected_removed = _count(
         con, "DELETE FROM rejected_records WHERE file_id IN (SELECT file_id FROM _purge_rejects)"
     )

@@ -34,6 +34,7 @@ def search_index(context: dg.AssetExecutionContext, eur: EurResource) -> dg.Mate
             "added": report.added,
             "removed": report.removed,
             "rebuilt": report.rebuilt,
+            "threads_read": report.threads,
             "dagster/row_count": report.documents,
         }
     )

@@ -18,6 +18,9 @@ from eur_pipeline.config import EurConfig
 from eur_pipeline.errors import ConfigError
 from eur_pipeline.pipeline.collect import collect_source
 from eur_pipeline.pipeline.transforms import refresh_messages
+from eur_pipeline.warehouse.connection import transaction
+from eur_pipeline.warehouse.ledger import forget_file
+from eur_pipeline.warehouse.migrations import migrate
 from eur_pipeline_tests.compliance.conftest import A, B, C, D
 from eur_pipeline_tests.conftest import archive_text, chat, drop
 
@@ -85,9 +88,49 @@ def test_the_index_follows_new_messages(tmp_path, loaded: Callable[..., EurConfi
     refresh_messages(con)
     assert bodies(search(con, config.resolved_search_index, "apollo")) == [M3, M4]  # not indexed yet
     report = sync(con, config.resolved_search_index)
-    assert (report.added, report.removed, report.documents, report.rebuilt) == (1, 0, 6, False)
+    # only the new message's thread was read, not every message the warehouse holds
+    assert (report.added, report.removed, report.documents, report.rebuilt, report.threads) == (1, 0, 6, False, 1)
     assert bodies(search(con, config.resolved_search_index, "apollo")) == [M3, M4, "apollo again"]
-    assert sync(con, config.resolved_search_index).added == 0
+    again = sync(con, config.resolved_search_index)
+    assert (again.added, again.documents, again.threads) == (0, 6, 0)
+
+
+def test_a_file_forgotten_takes_its_messages_out_of_the_index(
+    loaded: Callable[..., EurConfig], open_wh: Callable
+) -> None:
+    """Reprocessing forgets a file's records and refreshes their threads: the thread's messages go,
+    and the sync, which reads only the threads queued since, sees them gone and rebuilds."""
+    config = loaded()
+    con = open_wh(config)
+    (file_id,) = con.execute("SELECT file_id FROM archive_files WHERE name = 'f3.xml'").fetchone()
+    with transaction(con):
+        forget_file(con, file_id)
+    refresh_messages(con)
+    report = sync(con, config.resolved_search_index)
+    assert (report.removed, report.documents, report.rebuilt) == (1, 4, True)
+    assert search(con, config.resolved_search_index, '"brown fox"') == []
+    assert bodies(search(con, config.resolved_search_index, "apollo")) == [M3, M4]
+
+
+def test_an_index_from_before_the_thread_queue_is_rebuilt_once(
+    loaded: Callable[..., EurConfig], open_wh: Callable
+) -> None:
+    """A warehouse whose ``search_indexed`` has no threads (before migration 013) gets the queue;
+    its first sync rebuilds the index (the two no longer agree), the next ones are incremental."""
+    config = loaded()
+    con = open_wh(config)
+    with transaction(con):
+        con.execute("DROP TABLE search_pending_threads")
+        con.execute("DROP TABLE search_indexed")
+        con.execute("CREATE TABLE search_indexed (message_id VARCHAR NOT NULL)")
+        con.execute("INSERT INTO search_indexed SELECT message_id FROM messages WHERE body IS NOT NULL")
+        con.execute("DELETE FROM schema_version WHERE version = 13")
+    assert migrate(con) >= 13
+    first = sync(con, config.resolved_search_index)
+    assert (first.rebuilt, first.documents) == (True, 5)
+    assert con.execute("SELECT count(DISTINCT thread_id) FROM search_indexed").fetchone() == (3,)
+    assert bodies(search(con, config.resolved_search_index, "apollo")) == [M3, M4]
+    assert sync(con, config.resolved_search_index).rebuilt is False
 
 
 def test_a_query_without_words_is_a_usage_error(loaded: Callable[..., EurConfig], open_wh: Callable) -> None:
@@ -114,7 +157,7 @@ def test_search_command(loaded: Callable[..., EurConfig], tmp_path) -> None:
 
 
 def test_a_hit_is_the_stored_message_exactly(tmp_path, loaded: Callable[..., EurConfig], open_wh: Callable) -> None:
-    """The index stores each result row (built by DuckDB as JSON): quotes, backslashes, line breaks,
+    """The index stores each result row (as JSON): quotes, backslashes, line breaks,
     accents and emoji come back as the warehouse holds them."""
     config = loaded()
     con = open_wh(config)
@@ -141,10 +184,13 @@ def test_the_sync_indexes_long_bodies_under_the_memory_cap(tmp_path) -> None:
                 SELECT md5(i::VARCHAR), 'T' || (i // 10), TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i),
                        'a@x', ['b@x'], 1, repeat('lorem ipsum dolor ' || i::VARCHAR || ' ', 600), 2, md5('b' || i)
                 FROM range(?, ?) t(i)"""
+    queue = "INSERT INTO search_pending_threads SELECT DISTINCT thread_id FROM messages"  # as the transform does
     try:
         con.execute(insert, [0, 100])
+        con.execute(queue)
         assert sync(con, tmp_path / "index").added == 100  # search_indexed is no longer empty
         con.execute(insert, [100, 5000])
+        con.execute(queue)
         con.execute("SET memory_limit = '128MB'")
         report = sync(con, tmp_path / "index")
         assert (report.added, report.documents, report.rebuilt) == (4900, 5000, False)

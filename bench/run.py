@@ -228,6 +228,8 @@ def grow_warehouse(site: Path, target: int) -> int:
     then the search index is brought in step."""
     import duckdb
 
+    from eur_pipeline.compliance.search_index import queue_threads
+
     con = duckdb.connect(str(site / "warehouse.duckdb"))
     con.execute("SET TimeZone = 'UTC'")
     base = con.execute("SELECT count(*) FROM message_records").fetchone()[0]  # type: ignore[index]
@@ -260,7 +262,7 @@ def grow_warehouse(site: Path, target: int) -> int:
                        period - {shift} AS period) FROM _orig_billing_thread_periods"""
         )
     # the copies' threads queued for the search index, as the messages transform would have
-    con.execute("INSERT INTO search_pending_threads SELECT DISTINCT thread_id FROM messages")
+    queue_threads(con, "SELECT thread_id FROM messages")
     con.execute("COMMIT")
     con.execute("CHECKPOINT")
     total = con.execute("SELECT count(*) FROM message_records").fetchone()[0]  # type: ignore[index]

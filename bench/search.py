@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from eur_pipeline.compliance.search import SearchFilter, matching_rows
-from eur_pipeline.compliance.search_index import sync
+from eur_pipeline.compliance.search_index import queue_threads, sync
 from eur_pipeline.warehouse.migrations import open_warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,10 +78,7 @@ def build_messages(con: duckdb.DuckDBPyConnection, count: int, first: int = 0) -
             GROUP BY i"""
     )
     # queued for the search index, as the messages transform queues the threads it writes
-    con.execute(
-        f"INSERT INTO search_pending_threads SELECT DISTINCT 'thread-' || (i // 8)::VARCHAR "
-        f"FROM range({first}, {first + count}) t(i)"
-    )
+    queue_threads(con, f"SELECT 'thread-' || (i // 8)::VARCHAR AS thread_id FROM range({first}, {first + count}) t(i)")
 
 
 def queries(con: duckdb.DuckDBPyConnection) -> list[SearchFilter]:

@@ -36,16 +36,21 @@ events AS (
       -- a thread retention purged keeps its stored contributions, its start included (compute.py)
       AND thread_id NOT IN (SELECT thread_id FROM purged_threads)
     UNION ALL
-    -- records.thread_id is trimmed, non-empty or NULL (the parser strips it): a plain IN finds the
-    -- threaded ones, and only records without a threadId need the thread_key() of their parties.
-    SELECT thread_key(r.thread_id, r.sender, r.recipient),
-           date_trunc('month', timezone($tz, r.sent_at))::DATE,
-           unnest([r.sender, r.recipient]),
-           f.source, 0, 0, 0, 1
-    FROM message_records r JOIN archive_files f USING (file_id)
-    WHERE r.sent_at BETWEEN $lo AND $hi
-      AND ($full OR r.thread_id IN (SELECT thread_id FROM _billing_pending)
-           OR (r.thread_id IS NULL AND thread_key(NULL, r.sender, r.recipient) IN (SELECT thread_id FROM _billing_pending)))
+    -- Records are counted per (thread, period, sender, recipient, source) first, then given to both
+    -- parties: a fifth as many events, and each record's month computed once, not once per party.
+    SELECT thread_id, period, unnest([sender, recipient]), source, 0, 0, 0, records
+    FROM (
+        -- records.thread_id is trimmed, non-empty or NULL (the parser strips it): a plain IN finds the
+        -- threaded ones, and only records without a threadId need the thread_key() of their parties.
+        SELECT thread_key(r.thread_id, r.sender, r.recipient) AS thread_id,
+               date_trunc('month', timezone($tz, r.sent_at))::DATE AS period,
+               r.sender, r.recipient, f.source, count(*) AS records
+        FROM message_records r JOIN archive_files f USING (file_id)
+        WHERE r.sent_at BETWEEN $lo AND $hi
+          AND ($full OR r.thread_id IN (SELECT thread_id FROM _billing_pending)
+               OR (r.thread_id IS NULL AND thread_key(NULL, r.sender, r.recipient) IN (SELECT thread_id FROM _billing_pending)))
+        GROUP BY ALL
+    )
 )
 -- A directory alias (registered relation _user_aliases: alias → handle) counts as its handle's user.
 SELECT thread_id, period, coalesce(a.handle, e.user_jid) AS user_jid, source,
@@ -55,6 +60,8 @@ SELECT thread_id, period, coalesce(a.handle, e.user_jid) AS user_jid, source,
        sum(started)::INTEGER                     AS conversations_started,
        sum(records)::INTEGER                     AS records
 FROM events e LEFT JOIN _user_aliases a ON a.alias = e.user_jid
-WHERE e.period BETWEEN $first AND $last AND hash(e.thread_id) % $passes = $part
+-- UBIGINT like hash() itself: with the INTEGER parameters DuckDB took the modulo in HUGEINT, which
+-- cost 5 of the query's 9.4 s on the 578 MB bench archive (4.9M events).
+WHERE e.period BETWEEN $first AND $last AND hash(e.thread_id) % $passes::UBIGINT = $part::UBIGINT
 GROUP BY thread_id, period, coalesce(a.handle, e.user_jid), source
 ORDER BY period, 3;

@@ -4,6 +4,12 @@
 
 DELETE FROM conversations WHERE thread_id IN (SELECT thread_id FROM _touched);
 
+-- The messages transform rewrote these threads' messages together, at the end of the table: bounding
+-- the scan by their first and last row lets DuckDB skip the rest of it (a constant filter on rowid
+-- prunes row groups, and a lake's Parquet files; a thread-id filter alone reads every one).
+SET VARIABLE eur_first_row = (SELECT min(rowid) FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched));
+SET VARIABLE eur_last_row = (SELECT max(rowid) FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched));
+
 INSERT INTO conversations
 SELECT
     thread_id,
@@ -16,7 +22,8 @@ SELECT
     (list(sender ORDER BY sent_at, sender))[1] AS initiator,
     len(list_distinct(flatten(list(list_prepend(sender, recipients))))) > 2 AS is_multiparty
 FROM messages
-WHERE thread_id IN (SELECT thread_id FROM _touched)
+WHERE rowid BETWEEN getvariable('eur_first_row') AND getvariable('eur_last_row')
+  AND thread_id IN (SELECT thread_id FROM _touched)
 GROUP BY thread_id;
 
 INSERT INTO pending_threads

@@ -14,6 +14,7 @@ scope cannot see (rows tampered outside any run, records of no file). See :data:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,8 +51,9 @@ def _thread_findings(check: str, rows: list[tuple], what: str) -> list[Finding]:
     return [Finding(check, f"{len(rows)} thread(s) {what}", rows[:EXAMPLES])] if rows else []
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, since: datetime | None = None) -> list[tuple]:
-    params = {"since": since} if "$since" in sql else None
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, since: datetime | None = None, **params: object) -> list[tuple]:
+    if "$since" in sql:
+        params["since"] = since
     return con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
 
 
@@ -174,7 +176,10 @@ def messages_match_conversations(con: duckdb.DuckDBPyConnection, since: datetime
 def billing_periods(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[tuple]:
     """Per billing period (all, or those the threads in scope touch): messages and deliveries in the
     warehouse vs billed sent and received, conversations started vs billed (period, then 3 pairs)."""
-    tz = "coalesce((SELECT value FROM eur_settings WHERE key = 'timezone'), 'UTC')"
+    # the zone billing last used, as a constant: read per row from eur_settings, timezone() took 1.9 s
+    # over 750,704 messages instead of 0.6 s
+    stored = con.execute("SELECT value FROM eur_settings WHERE key = 'timezone'").fetchall()
+    tz = "$tz"
     scoped = since is not None
     periods = (
         f"""SELECT DISTINCT period FROM billing_thread_periods WHERE thread_id IN (SELECT thread_id FROM scope)
@@ -212,6 +217,7 @@ def billing_periods(con: duckdb.DuckDBPyConnection, since: datetime | None = Non
                   coalesce(bl.received, 0), coalesce(c.started, 0), coalesce(bl.started, 0)
            FROM m FULL JOIN bl USING (period) FULL JOIN c USING (period) ORDER BY period""",
         since,
+        tz=stored[0][0] if stored else "UTC",
     )
 
 
@@ -220,14 +226,19 @@ def mismatched_periods(rows: list[tuple]) -> list[tuple]:
     return [r for r in rows if r[1] != r[2] or r[3] != r[4] or r[5] != r[6]]
 
 
-def billing_matches_messages(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[Finding]:
+def billing_matches_messages(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None = None,
+    periods: Callable[[duckdb.DuckDBPyConnection, datetime | None], list[tuple]] = billing_periods,
+) -> list[Finding]:
     """With the queue empty: billing counts every message sent and received and every conversation
-    started exactly once (per period), and each row's total is usage + fee + markup + tax."""
+    started exactly once (per period), and each row's total is usage + fee + markup + tax.
+    ``periods``: where the per-period counts come from (the billing check shares them)."""
     pending = _rows(con, "SELECT count(*) FROM pending_threads")[0][0]
     if pending:
         return []
     found: list[Finding] = []
-    rows = billing_periods(con, since)
+    rows = periods(con, since)
     labels = ("messages sent", "messages received", "conversations started")
     for i, label in enumerate(labels):
         bad = [(r[0], r[1 + 2 * i], r[2 + 2 * i]) for r in rows if r[1 + 2 * i] != r[2 + 2 * i]]
@@ -300,13 +311,16 @@ def watermark(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
     return datetime.fromisoformat(row[0][0]) - WATERMARK_SLACK if row else None
 
 
-def run_scoped(con: duckdb.DuckDBPyConnection, name: str, full: bool = False) -> tuple[list[Finding], datetime | None]:
-    """Run check ``name`` from its watermark (or over everything when ``full``); when it passes, move the
-    watermark to the newest file it covered, unless threads it leaves out are still queued.
-    Returns the findings and the scope's start (None = whole warehouse). Writes only ``eur_settings``."""
+def run_scoped(
+    con: duckdb.DuckDBPyConnection, name: str, full: bool = False, check: Check | None = None
+) -> tuple[list[Finding], datetime | None]:
+    """Run check ``name`` (or ``check`` in its place) from its watermark (or over everything when
+    ``full``); when it passes, move the watermark to the newest file it covered, unless threads it
+    leaves out are still queued. Returns the findings and the scope's start (None = whole warehouse).
+    Writes only ``eur_settings``."""
     since = None if full else watermark(con, name)
     newest = con.execute("SELECT max(collected_at) FROM archive_files").fetchall()[0][0]
-    findings = CHECKS[name](con, since)
+    findings = (check or CHECKS[name])(con, since)
     stages = _WAITS_ON[name]
     waiting = 0
     if stages:
@@ -331,8 +345,18 @@ class BillingReconciliation:
 def reconcile_billing(con: duckdb.DuckDBPyConnection) -> BillingReconciliation:
     """Scoped ``billing_matches_messages`` plus the per-period comparison it is judged on; a period that
     disagrees is a finding even while threads are still queued."""
-    findings, since = run_scoped(con, "billing_matches_messages")
-    rows = billing_periods(con, since)
+    counted: list[list[tuple]] = []
+
+    def periods(con: duckdb.DuckDBPyConnection, since: datetime | None) -> list[tuple]:
+        """billing_periods once per reconciliation: the check and the comparison share it (1.4 s at 750k messages)."""
+        if not counted:
+            counted.append(billing_periods(con, since))
+        return counted[0]
+
+    findings, since = run_scoped(
+        con, "billing_matches_messages", check=functools.partial(billing_matches_messages, periods=periods)
+    )
+    rows = periods(con, since)
     bad = mismatched_periods(rows)
     if bad and not findings:
         findings.insert(0, Finding("billing_reconciles", f"{len(bad)} period(s) where billing and messages disagree"))

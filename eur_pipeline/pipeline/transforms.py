@@ -15,13 +15,6 @@ from eur_pipeline.warehouse.sql_files import read_sql
 
 log = logging.getLogger(__name__)
 
-
-def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
-    # DISTINCT: on a lake two loads may queue the same thread at once (no key to refuse the second)
-    row = con.execute("SELECT count(DISTINCT thread_id) FROM pending_threads WHERE stage = ?", [stage]).fetchone()
-    return int(row[0]) if row else 0
-
-
 # The per-thread list aggregates cannot spill to disk, so the threads of one transaction are bounded:
 # memory stays flat under the writer's DuckDB cap whatever the size of the file that queued them.
 # 10,000: DuckDB 1.5.5 (pinned for the lake's extension wheels) needs more memory for them than 2.0 did:
@@ -30,34 +23,57 @@ def _pending(con: duckdb.DuckDBPyConnection, stage: str) -> int:
 # out of memory is rolled back and retried with half as many threads, down to one.
 THREADS_PER_CHUNK = 10_000
 
+# The stage's queue as it stands, numbered in the order it was queued (its first row in the table):
+# chunks are then ranges of positions instead of a DISTINCT ... LIMIT over the queue each time, and
+# the next stage sees the threads in the same chunks, whose rows the previous stage wrote together.
+_SNAPSHOT = """CREATE OR REPLACE TEMP TABLE _queue AS
+    SELECT thread_id, row_number() OVER (ORDER BY min(rowid)) - 1 AS pos
+    FROM pending_threads WHERE stage = ? GROUP BY thread_id"""
+
+
+def _snapshot(con: duckdb.DuckDBPyConnection, stage: str) -> int:
+    """Number the threads queued at ``stage`` into ``_queue``; returns how many there are."""
+    con.execute(_SNAPSHOT, [stage])
+    row = con.execute("SELECT count(*) FROM _queue").fetchone()
+    return int(row[0]) if row else 0
+
 
 def _run_stage(con: duckdb.DuckDBPyConnection, stage: str, sql_file: str) -> int:
-    """Run a transform over the threads queued at ``stage``; returns how many threads it refreshed."""
+    """Run a transform over the threads queued at ``stage``; returns how many threads it refreshed.
+    Threads queued meanwhile (another writer's load, on a lake) are taken by a further pass."""
     sql = read_sql(sql_file)
     refreshed = 0
     chunk = THREADS_PER_CHUNK
     with serial_section(con):
-        while touched := _pending(con, stage):
-            try:
-                refreshed += _refresh_chunk(con, stage, sql, touched, chunk)
-            except duckdb.OutOfMemoryException:
-                if chunk == 1:
-                    raise
-                chunk = max(1, chunk // 2)
-                log.info("%s: a chunk ran out of memory; retrying with %s threads per chunk", stage, f"{chunk:,}")
+        try:
+            while queued := _snapshot(con, stage):
+                done = 0
+                while done < queued:
+                    try:
+                        _refresh_chunk(con, stage, sql, done, chunk)
+                    except duckdb.OutOfMemoryException:
+                        if chunk == 1:
+                            raise
+                        chunk = max(1, chunk // 2)
+                        log.info(
+                            "%s: a chunk ran out of memory; retrying with %s threads per chunk", stage, f"{chunk:,}"
+                        )
+                        continue
+                    done = min(queued, done + chunk)
+                refreshed += queued
+        finally:
+            con.execute("DROP TABLE IF EXISTS _queue")
     return refreshed
 
 
-def _refresh_chunk(con: duckdb.DuckDBPyConnection, stage: str, sql: str, touched: int, chunk: int) -> int:
+def _refresh_chunk(con: duckdb.DuckDBPyConnection, stage: str, sql: str, start: int, chunk: int) -> None:
     with transaction(con):
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _touched AS "
-            "SELECT DISTINCT thread_id FROM pending_threads WHERE stage = ? LIMIT ?",
-            [stage, chunk],
+            "CREATE OR REPLACE TEMP TABLE _touched AS SELECT thread_id FROM _queue WHERE pos >= ? AND pos < ?",
+            [start, start + chunk],
         )
         con.execute(sql)
         fault_point(f"transform:{stage}")
-    return min(touched, chunk)
 
 
 def refresh_messages(con: duckdb.DuckDBPyConnection) -> int:

@@ -42,6 +42,13 @@ DEFAULT_LOCK_WAIT_SECONDS = 600.0
 # aggregations spill to ``<warehouse>.tmp`` instead); 128 MB costs no measurable time on a 1.6M-record
 # load or an 11M-record warehouse (make bench). Override with EUR_DUCKDB_MEMORY_LIMIT (any DuckDB size, e.g. "2GB").
 WRITER_MEMORY_LIMIT = os.environ.get("EUR_DUCKDB_MEMORY_LIMIT", "128MB")
+# DuckDB checkpoints (writes the WAL's changes into the file) whenever the WAL passes 16 MB, at a
+# commit: the transforms commit once per chunk of threads, so the large bench archive paid ten
+# checkpoints in its messages stage, 5.2 of its 9.7 s (each one recompressing the table's last row
+# group and rewriting the queue). With a larger threshold the writer checkpoints once, when its
+# connection closes (each pipeline step has its own): 9.7 → 5.5 s + a 1.5 s checkpoint, +30 MB RSS.
+# Durability is unchanged: every commit is in the WAL, and a crash replays it at the next open.
+WRITER_CHECKPOINT_THRESHOLD = "1GB"
 
 
 def _open_problem(path: Path, exc: BaseException) -> WarehouseError:
@@ -129,6 +136,7 @@ def connect(
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         con.execute("SET memory_limit = ?", [WRITER_MEMORY_LIMIT])
+        con.execute("SET checkpoint_threshold = ?", [WRITER_CHECKPOINT_THRESHOLD])
     return con
 
 

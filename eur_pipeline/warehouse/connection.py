@@ -168,3 +168,27 @@ def sharing_cores(con: duckdb.DuckDBPyConnection, helpers: int) -> Iterator[None
         yield
     finally:
         con.execute(f"SET threads = {before}")
+
+
+@contextmanager
+def memory_capped(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Lower DuckDB's memory limit to ``limit`` until the block ends (never raise it). DuckDB keeps
+    every block a scan read cached up to its limit; a long scan that reads each block once gains
+    nothing from that cache, but the process's memory holds it."""
+    (before,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    con.execute("SET memory_limit = ?", [limit])
+    (lowered,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    if _bytes(lowered) > _bytes(before):  # already lower than asked
+        con.execute("SET memory_limit = ?", [before])
+    try:
+        yield
+    finally:
+        con.execute("SET memory_limit = ?", [before])
+
+
+def _bytes(size: str) -> float:
+    """A DuckDB size setting as shown (``122.0 MiB``, ``1.2 GiB``) in bytes."""
+    number, _, unit = size.partition(" ")
+    scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+    return float(number) * scale.get(unit, 1)
+

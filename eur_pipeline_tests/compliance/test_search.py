@@ -4,6 +4,8 @@ and follows the warehouse: new messages once the index is synced, never an erase
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -173,9 +175,11 @@ def test_a_hit_is_the_stored_message_exactly(tmp_path, loaded: Callable[..., Eur
     assert [row] == stored and row[5] == body
 
 
-def test_the_sync_indexes_long_bodies_under_the_memory_cap(tmp_path) -> None:
+def test_the_sync_indexes_long_bodies_under_the_memory_cap(tmp_path, monkeypatch, caplog) -> None:
     """5,000 messages of 13 kB (pasted logs, say) at the writers' 128 MB DuckDB cap: documents built
-    as JSON inside DuckDB ran out of it; the sync must index them all and find them."""
+    as JSON inside DuckDB ran out of it; the sync must index them all and find them. A rebuild reads
+    them under its lower scan cap, and when even that runs out, rebuilds at the writers' cap."""
+    from eur_pipeline.compliance import search_index
     from eur_pipeline.warehouse.migrations import open_warehouse
 
     con = open_warehouse(tmp_path / "warehouse.duckdb")
@@ -196,5 +200,16 @@ def test_the_sync_indexes_long_bodies_under_the_memory_cap(tmp_path) -> None:
         assert (report.added, report.documents, report.rebuilt) == (4900, 5000, False)
         rows = search(con, tmp_path / "index", '"dolor 4999"', actor="test")
         assert [r[0] for r in rows] == [con.execute("SELECT md5('4999')").fetchone()[0]]
+        shutil.rmtree(tmp_path / "index")  # a rebuild reads them under its lower scan cap
+        report = sync(con, tmp_path / "index")
+        assert (report.added, report.documents, report.rebuilt) == (5000, 5000, True)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("122.0 MiB",)
+        shutil.rmtree(tmp_path / "index")
+        monkeypatch.setattr(search_index, "REBUILD_SCAN_MEMORY_LIMIT", "8MB")  # too small for these bodies
+        with caplog.at_level(logging.INFO, logger="eur_pipeline.compliance.search_index"):
+            report = sync(con, tmp_path / "index")
+        assert "ran out of its 8MB scan cap" in caplog.text
+        assert (report.added, report.documents, report.rebuilt) == (5000, 5000, True)  # no document twice
+        assert con.execute("SELECT count(*) FROM search_indexed").fetchone() == (5000,)
     finally:
         con.close()

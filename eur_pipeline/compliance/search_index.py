@@ -42,9 +42,10 @@ _THREADS = pa.dictionary(pa.int32(), pa.string())
 BATCH = 10_000
 WINDOW = 131_072  # rows of messages per query: the ids found are stashed between two
 _NEW_IDS = "_eur_new_ids"
-# A rebuild reads every body once, in a plain scan: DuckDB's cache of the blocks it read was a large
-# part of the sync's memory (750,704 messages: peak 441 MB PSS at the writers' 128 MB cap, 421 at
-# 64 MB, as fast). Bodies of ~30 kB run out of 64 MB; the rebuild then starts again at the writers' cap.
+# A rebuild reads every body once, in a plain scan, then inserts every id into search_indexed: DuckDB's
+# cache of the blocks it read, then the inserted rows, were a large part of the sync's memory (750,704
+# messages at the writers' 128 MB cap: peak 441 MB PSS, +80 MB for the insert; at 64 MB: 421 MB, +20,
+# as fast). Bodies of ~30 kB run out of 64 MB; the rebuild then starts again at the writers' cap.
 REBUILD_SCAN_MEMORY_LIMIT = "64MB"
 
 
@@ -260,22 +261,23 @@ def _add_new(
 ) -> int:
     """Index the messages not yet in ``search_indexed``; the index commits first, then the warehouse
     (after a crash between the two the document counts differ, and the next sync rebuilds).
-    ``scan_cap``: DuckDB's memory limit while the rows are read (the writers' own when None)."""
+    ``scan_cap``: DuckDB's memory limit while the rows are read and their ids inserted (the writers'
+    own when None)."""
     writer = index.writer(heap_size=WRITER_HEAP)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW_IDS} (message_id VARCHAR, thread_id VARCHAR)")
     try:
-        try:
-            with memory_capped(con, scan_cap) if scan_cap else contextlib.nullcontext():
+        with memory_capped(con, scan_cap) if scan_cap else contextlib.nullcontext():
+            try:
                 _index_new(con, writer, first_row)
-        except BaseException:
-            writer.rollback()  # nothing of a failed sync stays in the index
-            raise
-        writer.commit()
-        writer.wait_merging_threads()
-        del writer  # its memory goes before the warehouse transaction
-        with transaction(con):
-            added = _count(con, f"INSERT INTO search_indexed SELECT message_id, thread_id FROM {_NEW_IDS}")
-            con.execute("DELETE FROM search_pending_threads" + ("" if first_row is None else f" WHERE {_QUEUED}"))
+            except BaseException:
+                writer.rollback()  # nothing of a failed sync stays in the index
+                raise
+            writer.commit()
+            writer.wait_merging_threads()
+            del writer  # its memory goes before the warehouse transaction
+            with transaction(con):
+                added = _count(con, f"INSERT INTO search_indexed SELECT message_id, thread_id FROM {_NEW_IDS}")
+                con.execute("DELETE FROM search_pending_threads" + ("" if first_row is None else f" WHERE {_QUEUED}"))
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_NEW_IDS}")
     return added

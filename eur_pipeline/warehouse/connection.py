@@ -191,4 +191,3 @@ def _bytes(size: str) -> float:
     number, _, unit = size.partition(" ")
     scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 1e3, "MB": 1e6, "GB": 1e9}
     return float(number) * scale.get(unit, 1)
-

@@ -158,8 +158,15 @@ def sharing_cores(con: duckdb.DuckDBPyConnection, helpers: int) -> Iterator[None
     leave free, at least one thread, until the block ends. A DuckDB 1.5 query's caller spins while its
     worker threads run, so on a machine the helpers keep busy, extra workers only take CPU from them
     (measured: a database source's collect went from 15.8 s to 13.2 s on 2 cores)."""
+    with threads_at_most(con, (os.cpu_count() or 1) - helpers):
+        yield
+
+
+@contextmanager
+def threads_at_most(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
+    """At most ``threads`` (at least one) DuckDB worker threads for this connection until the block ends."""
     before = int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
-    wanted = max(1, (os.cpu_count() or 1) - helpers)
+    wanted = max(1, threads)
     if wanted >= before:
         yield
         return

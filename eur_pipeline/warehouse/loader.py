@@ -5,7 +5,7 @@ files commit side by side; the content claim (``connection.content_claim``) keep
 from loading the same content. A reprocess (``replace``), which removes the file's earlier rows,
 runs in the lake's serial section.
 
-Records arrive as Arrow batches and are inserted a batch at a time (never row by row). If the
+Records arrive as Arrow batches (or tables of a few) and are inserted a batch at a time (never row by row). If the
 format raises ``QuarantineError`` mid-stream, everything from the file is rolled back and only a
 quarantined ledger row is written.
 """
@@ -29,7 +29,7 @@ from eur_pipeline.warehouse.lake import serial_section, upstream_claim
 from eur_pipeline.warehouse.ledger import FileIdentity, forget_file, insert_file, ledger_status, record_sighting
 
 
-def _record_columns(mode: BodyMode, batch: pa.RecordBatch) -> str:
+def _record_columns(mode: BodyMode, batch: pa.RecordBatch | pa.Table) -> str:
     """The batch's columns as stored: thread_id as its thread key (trimmed, '' as NULL, so transforms
     match it as stored), the body as the privacy mode says, and the digest messages fold on (the
     batch's own when it carries one)."""
@@ -52,7 +52,7 @@ class LoadOutcome:
 def load_archive(
     con: duckdb.DuckDBPyConnection,
     ident: FileIdentity,
-    parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
+    parse: Callable[[ParseResult], Iterator[pa.RecordBatch | pa.Table]],
     on_batch: Callable[[int], None] | None = None,
     on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
     replace: bool = False,
@@ -80,7 +80,7 @@ def load_archive(
 def _load_claimed(
     con: duckdb.DuckDBPyConnection,
     ident: FileIdentity,
-    parse: Callable[[ParseResult], Iterator[pa.RecordBatch]],
+    parse: Callable[[ParseResult], Iterator[pa.RecordBatch | pa.Table]],
     on_batch: Callable[[int], None] | None,
     on_commit: Callable[[duckdb.DuckDBPyConnection, str], None] | None,
     replace: bool,
@@ -146,7 +146,7 @@ def carries_upstream_ids(format_name: str) -> bool:
 
 
 def insert_new_upstream(
-    con: duckdb.DuckDBPyConnection, ident: FileIdentity, columns: str, batch: pa.RecordBatch
+    con: duckdb.DuckDBPyConnection, ident: FileIdentity, columns: str, batch: pa.RecordBatch | pa.Table
 ) -> int:
     """Insert the batch's records except those whose upstream id an earlier file loaded (a message the
     upstream system exported again counts once); remember the new ids. Returns the records inserted."""

@@ -76,6 +76,26 @@ def test_rejects_on_both_sides_of_the_cut_keep_their_numbers(tmp_path: Path) -> 
     assert max(r[0] for r in split[1]) > 3000 and split[2][0][3] == len(split[1]) > 400
 
 
+def test_a_later_part_is_inserted_a_few_batches_at_a_time_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's part comes back in batches of PARALLEL_BATCH_ROWS and is inserted
+    BATCHES_PER_INSERT of them at a time: the numbers still run on, and nothing is lost at a group's end."""
+    monkeypatch.setattr(parse_worker, "BATCHES_PER_INSERT", 2)
+    path = big_chat(tmp_path, 46_000)
+    path.write_text(path.read_text().replace("<timestamp>2024-01-05", "<timestamp>bad"))
+    cuts = split_cuts(FORMAT, path)
+    assert cuts is not None
+    sizes = [part.num_rows for part in parse_split(FORMAT, path, cuts, ParseResult(), tmp_path)]
+    rows = parse_worker.PARALLEL_BATCH_ROWS
+    head = sizes.index(2 * rows)  # the child's part: groups of two full batches, then what is left
+    assert all(n <= rows for n in sizes[:head]) and sizes[head:-1] == [2 * rows] * (len(sizes) - head - 1)
+    assert 0 < sizes[-1] <= 2 * rows
+    split = loaded(tmp_path, path, split=True)
+    assert split == loaded(tmp_path, path, split=False)
+    assert sorted(r[0] for r in split[0] + split[1]) == list(range(1, 46_001))
+
+
 def test_a_cut_inside_cdata_is_detected_and_the_file_parsed_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

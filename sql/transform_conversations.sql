@@ -7,8 +7,8 @@ DELETE FROM conversations WHERE thread_id IN (SELECT thread_id FROM _touched);
 -- The messages transform rewrote these threads' messages together, at the end of the table: bounding
 -- the scan by their first and last row lets DuckDB skip the rest of it (a constant filter on rowid
 -- prunes row groups, and a lake's Parquet files; a thread-id filter alone reads every one).
-SET VARIABLE eur_first_row = (SELECT min(rowid) FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched));
-SET VARIABLE eur_last_row = (SELECT max(rowid) FROM messages WHERE thread_id IN (SELECT thread_id FROM _touched));
+SET VARIABLE eur_rows = (SELECT {'first': min(rowid), 'last': max(rowid)} FROM messages
+                         WHERE thread_id IN (SELECT thread_id FROM _touched));
 
 INSERT INTO conversations
 SELECT
@@ -22,7 +22,7 @@ SELECT
     (list(sender ORDER BY sent_at, sender))[1] AS initiator,
     len(list_distinct(flatten(list(list_prepend(sender, recipients))))) > 2 AS is_multiparty
 FROM messages
-WHERE rowid BETWEEN getvariable('eur_first_row') AND getvariable('eur_last_row')
+WHERE rowid BETWEEN getvariable('eur_rows').first AND getvariable('eur_rows').last
   AND thread_id IN (SELECT thread_id FROM _touched)
 GROUP BY thread_id;
 

@@ -34,7 +34,7 @@ from eur_pipeline.billing.directory import Directory, extension_of, load_directo
 from eur_pipeline.billing.rates import Rates, load_rates
 from eur_pipeline.config import EurConfig
 from eur_pipeline.warehouse.connection import serial_section, transaction
-from eur_pipeline.warehouse.settings import set_setting
+from eur_pipeline.warehouse.settings import get_setting, set_setting
 from eur_pipeline.warehouse.sql_files import read_sql
 
 # Bump when the billing rules change meaning: stored rows are then rebuilt on the next run.
@@ -235,8 +235,7 @@ def refresh_billing(con: duckdb.DuckDBPyConnection, config: EurConfig, full: boo
 def _refresh_billing(con: duckdb.DuckDBPyConnection, inputs: BillingInputs, fingerprint: str, full: bool) -> int:
     tz = inputs.timezone
     with transaction(con):
-        stored = con.execute("SELECT value FROM eur_settings WHERE key = 'billing.fingerprint'").fetchall()
-        full = full or stored != [(fingerprint,)]
+        full = full or get_setting(con, "billing.fingerprint") != fingerprint
         sync_budget_lines(con, inputs.rates)  # budgets change no cost, but budget_status reads them
         pending = con.sql("SELECT DISTINCT thread_id FROM pending_threads WHERE stage = 'billing'").to_arrow_table()
         if not full and pending.num_rows == 0:

@@ -21,10 +21,10 @@ import duckdb
 
 from eur_pipeline.compliance import audit
 from eur_pipeline.compliance.settings import BodyMode
-from eur_pipeline.compliance.sql import count_of, first_row
+from eur_pipeline.compliance.sql import count_of
 from eur_pipeline.errors import UsageError
 from eur_pipeline.warehouse.connection import serial_section, transaction
-from eur_pipeline.warehouse.settings import set_setting
+from eur_pipeline.warehouse.settings import get_setting, set_setting
 
 SETTING = "privacy.bodies"
 MODES: tuple[BodyMode, ...] = ("keep", "hash", "drop")
@@ -38,8 +38,8 @@ class BodiesNotKept(UsageError):
 
 def stored_mode(con: duckdb.DuckDBPyConnection) -> BodyMode:
     """The warehouse's mode (``keep`` until one is set)."""
-    row = first_row(con.execute("SELECT value FROM eur_settings WHERE key = ?", [SETTING]))
-    return row[0] if row and row[0] in MODES else "keep"  # type: ignore[return-value]
+    mode = get_setting(con, SETTING)
+    return mode if mode in MODES else "keep"  # type: ignore[return-value]
 
 
 def body_expression(mode: BodyMode, column: str = "body") -> str:
@@ -116,7 +116,7 @@ def _switch_mode(con: duckdb.DuckDBPyConnection, mode: BodyMode, actor: str | No
 
 
 def _mode_recorded(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(count_of(con.execute("SELECT count(*) FROM eur_settings WHERE key = ?", [SETTING])))
+    return get_setting(con, SETTING) is not None
 
 
 def _rewrite(con: duckdb.DuckDBPyConnection, table: str, mode: BodyMode) -> int:

@@ -178,7 +178,8 @@ def billing_periods(con: duckdb.DuckDBPyConnection, since: datetime | None = Non
     warehouse vs billed sent and received, conversations started vs billed (period, then 3 pairs)."""
     # the zone billing last used, as a constant: read per row from eur_settings, timezone() took 1.9 s
     # over 750,704 messages instead of 0.6 s
-    zone = get_setting(con, "timezone") or "UTC"
+    stored = get_setting(con, "timezone")
+    zone = "UTC" if stored is None else stored
     tz = "$tz"
     scoped = since is not None
     periods = (
@@ -308,7 +309,7 @@ def watermark(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
     """Where check ``name``'s scope starts: its last passing run's newest file minus the slack (None: never
     passed, so the whole warehouse)."""
     stored = get_setting(con, _key(name))
-    return datetime.fromisoformat(stored) - WATERMARK_SLACK if stored else None
+    return None if stored is None else datetime.fromisoformat(stored) - WATERMARK_SLACK
 
 
 def run_scoped(

@@ -5,9 +5,9 @@ files commit side by side; the content claim (``connection.content_claim``) keep
 from loading the same content. A reprocess (``replace``), which removes the file's earlier rows,
 runs in the lake's serial section.
 
-Records arrive as Arrow batches (or tables of a few) and are inserted a batch at a time (never row by row). If the
-format raises ``QuarantineError`` mid-stream, everything from the file is rolled back and only a
-quarantined ledger row is written.
+Records arrive as Arrow batches (or tables of a few) and are inserted a batch at a time (never row
+by row). If the format raises ``QuarantineError`` mid-stream, everything from the file is rolled
+back and only a quarantined ledger row is written.
 """
 
 from __future__ import annotations
